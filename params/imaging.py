@@ -1,0 +1,65 @@
+# Imaging parameters of this run: the one file to edit.
+#
+# Plain assignments with tclean's own parameter names (see CASA's tclean
+# documentation); anything not set here takes tclean's default.  The file is
+# read, never executed: each line is `name = literal`, and a later assignment
+# of the same name wins, so a test run may simply append overrides.
+# Relative paths are relative to this run directory (the directory holding
+# the Makefile and dag/).
+
+# ---- data selection
+vis = 'data/sim_evla.ms'
+datacolumn = 'data'
+field = ''
+spw = ''
+
+# ---- image definition
+imagename = 'ctb80'
+imsize = [256, 256]
+cell = '6arcsec'
+phasecenter = ''
+stokes = 'I'
+specmode = 'mfs'
+reffreq = '3.0GHz'
+
+# ---- gridding: wide-band AW-projection
+gridder = 'awproject'
+wprojplanes = 1
+aterm = True
+psterm = False
+wbawp = True
+conjbeams = True
+cfcache = 'cfcache/ctb80.cf'
+computepastep = 360.0
+rotatepastep = 360.0
+pblimit = 0.2
+normtype = 'flatnoise'
+
+# ---- deconvolution
+deconvolver = 'mtmfs'
+nterms = 2
+scales = [0]
+weighting = 'natural'
+robust = 0.5
+
+# ---- iteration control
+niter = 0
+gain = 0.1
+threshold = '0.0Jy'
+nsigma = 0.0
+cycleniter = -1
+cyclefactor = 1.0
+minpsffraction = 0.05
+maxpsffraction = 0.8
+nmajor = -1
+usemask = 'user'
+mask = ''
+pbcor = False
+
+# ---- the decomposition's own parameters
+# Largest size of one sub-MS; the MS is split along time, in whole integrations.
+maxsubmssize = '10MB'
+# HTCondor resources per job kind (defaults in scripts/parameters.py).
+jobresources = {
+    'allImagers': {'request_cpus': 1, 'request_memory': '4GB'},
+}

@@ -1,0 +1,71 @@
+"""addImages: add the sub-images of all sub-MSes and normalize them once.
+
+    addImages.py CYCLE
+
+Cycle 0 first makes products/psf (PSF, weight, primary beam and the PSF's sum
+of weights); every cycle makes products/cycle<CYCLE> (the residual, with the
+sum of weights of that cycle's gridding).  Each stage is built in a scratch
+folder and moved into place when complete.
+"""
+import os
+import shutil
+import sys
+
+import dagutils
+import synthesis
+
+
+def main(cycle):
+    params = dagutils.load_params()
+    parts = [p["part"] for p in dagutils.read_plan()["parts"]]
+    cycle = int(cycle)
+    if cycle == 0 and not os.path.isdir(dagutils.stage_dir("psf")):
+        add_psf(params, parts)
+    add_residual(params, parts, cycle)
+
+
+def add_psf(params, parts):
+    final = dagutils.stage_dir("psf")
+    work = dagutils.fresh_dir(final + ".tmp")
+    partnames = [dagutils.image_base(dagutils.part_dir("psf", p), params) for p in parts]
+    synthesis.normalize_psf(params, dagutils.image_base(work, params), partnames)
+    dagutils.publish_dir(work, final)
+    print(f"addImages: wrote {final}")
+
+
+def add_residual(params, parts, cycle):
+    final = dagutils.stage_dir("cycle", cycle)
+    work = dagutils.fresh_dir(final + ".tmp")
+    image = dagutils.image_base(work, params)
+    partnames = [dagutils.image_base(dagutils.part_dir("cycle", p, cycle), params) for p in parts]
+    link_psf_products(params, image)
+    # tclean's residual carries the sum of weights of its own gridding, which
+    # differs from the PSF's for awproject: keep the PSF's only where the
+    # residual gridding has no term of its own.
+    copy_images(psf_image(params), image, "sumwt")
+    synthesis.sum_images(partnames, image, "sumwt")
+    synthesis.normalize_residual(params, image, partnames)
+    dagutils.publish_dir(work, final)
+    print(f"addImages: wrote {final}")
+
+
+def psf_image(params):
+    return dagutils.image_base(dagutils.stage_dir("psf"), params)
+
+
+def link_psf_products(params, image):
+    """Make the cycle's image set complete: link the PSF stage's psf, weight and pb."""
+    psf = psf_image(params)
+    for kind in ("psf", "weight", "pb"):
+        for path in synthesis.image_names(psf, kind):
+            target = os.path.relpath(path, os.path.dirname(image))
+            os.symlink(target, image + path[len(psf):])
+
+
+def copy_images(source, image, kind):
+    for path in synthesis.image_names(source, kind):
+        shutil.copytree(path, image + path[len(source):])
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

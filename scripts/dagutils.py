@@ -1,0 +1,228 @@
+"""Definitions shared by the stage scripts: product names, MS partitioning, sub-DAGs.
+
+Nothing here imports CASA at module level, so writing DAGs and planning
+partitions stays fast; the functions that read an MS import casatools lazily.
+
+Layout of one run's products (relative to the run directory):
+
+    products/partitions.json            the partition plan (written last by MSpartition)
+    products/subms/<ms>.n<k>.ms         sub-MS k, a time range of whole integrations
+    products/allImagers.dag             the gridding sub-DAG, one node per sub-MS
+    products/parts/psf/n<k>/<img>.*     un-normalized PSF, weight, sumwt of sub-MS k
+    products/parts/cycle<c>/n<k>/<img>.*  un-normalized residual, sumwt of sub-MS k, cycle c
+    products/psf/<img>.*                summed, normalized PSF, weight, pb (and PSF sumwt)
+    products/cycle<c>/<img>.*           summed, normalized residual of major cycle c
+    logs/                               per-node stdout/stderr, CASA logs
+"""
+import bisect
+import itertools
+import json
+import math
+import os
+import shutil
+
+import parameters
+
+PRODUCTS = "products"
+SUBDAG = os.path.join(PRODUCTS, "allImagers.dag")
+PLAN = os.path.join(PRODUCTS, "partitions.json")
+GRIDDING_RETRIES = 2
+
+
+class PartitionError(ValueError):
+    """The MS cannot be split as asked; the message names the parameter."""
+
+
+# ---------------------------------------------------------------- names
+def part_id(k):
+    return f"n{k}"
+
+
+def subms_name(vis, k):
+    base = os.path.basename(os.path.normpath(vis))
+    stem = base[:-3] if base.endswith(".ms") else base
+    return os.path.join(PRODUCTS, "subms", f"{stem}.{part_id(k)}.ms")
+
+
+def stage_dir(stage, cycle=None):
+    """products/psf or products/cycle<c>: the normalized images of one stage."""
+    return os.path.join(PRODUCTS, stage if cycle is None else f"cycle{cycle}")
+
+
+def part_dir(stage, part, cycle=None):
+    """products/parts/<stage>/<part>: the un-normalized images of one sub-MS."""
+    name = stage if cycle is None else f"cycle{cycle}"
+    return os.path.join(PRODUCTS, "parts", name, part)
+
+
+def image_base(folder, params):
+    return os.path.join(folder, os.path.basename(params["imagename"]))
+
+
+# ---------------------------------------------------------------- atomic products
+def publish_dir(tmp, final):
+    """Move a finished folder into place; an older one (from a failed try) is replaced."""
+    if os.path.exists(final):
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+
+
+def fresh_dir(path):
+    """An empty folder for work in progress (removing leftovers of an earlier try)."""
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+    return path
+
+
+def write_text_atomic(path, text):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- partitioning
+def plan_partitions(times, counts, bytes_per_row, overhead, maxsize):
+    """Split integrations (sorted unique times, rows per time) into time ranges.
+
+    Each part holds whole integrations and at most `maxsize` bytes
+    (`overhead` + rows * `bytes_per_row`); parts are balanced by rows and as
+    few as the size allows.  Returns [(first_index, last_index), ...].
+    """
+    capacity = maxsize - overhead
+    largest = max(counts) * bytes_per_row
+    if capacity < largest:
+        raise PartitionError(
+            f"maxsubmssize = {maxsize} bytes is smaller than one integration "
+            f"({largest:.0f} bytes) plus the MS sub-tables ({overhead} bytes)")
+    total = sum(counts) * bytes_per_row
+    for nparts in range(max(1, math.ceil(total / capacity)), len(times) + 1):
+        ranges = balanced_ranges(counts, nparts)
+        if all(rows(counts, r) * bytes_per_row <= capacity for r in ranges):
+            return ranges
+    raise AssertionError("one integration per part always fits")
+
+
+def balanced_ranges(counts, nparts):
+    """Cut the integrations into nparts ranges of nearly equal row counts."""
+    cum = list(itertools.accumulate(counts))
+    cuts = []
+    for k in range(1, nparts):
+        target = cum[-1] * k / nparts
+        i = bisect.bisect_left(cum, target)
+        if i > 0 and target - cum[i - 1] < cum[i] - target:
+            i -= 1
+        lowest = cuts[-1] + 1 if cuts else 0
+        cuts.append(min(max(i, lowest), len(cum) - 1 - (nparts - k)))
+    return list(zip([0] + [c + 1 for c in cuts], cuts + [len(cum) - 1]))
+
+
+def rows(counts, r):
+    return sum(counts[r[0]:r[1] + 1])
+
+
+def time_bounds(times, r):
+    """Open interval (lo, hi) around integrations r, halfway to the neighbours."""
+    first, last = r
+    lo = (times[first - 1] + times[first]) / 2 if first > 0 else times[first] - 1.0
+    hi = (times[last] + times[last + 1]) / 2 if last + 1 < len(times) else times[last] + 1.0
+    return lo, hi
+
+
+def ms_layout(vis):
+    """Unique integration times, rows per time, bytes per row, sub-table bytes."""
+    import numpy as np
+    import casaenv  # noqa: F401
+    from casatools import table
+    tb = table()
+    tb.open(vis, nomodify=True)
+    try:
+        times = tb.getcol("TIME")
+        subtables = [kw for kw, v in tb.getkeywords().items()
+                     if isinstance(v, str) and v.startswith("Table: ")]
+    finally:
+        tb.close()
+    if len(times) == 0:
+        raise PartitionError(f"vis = {vis!r}: the measurement set has no rows")
+    unique, counts = np.unique(times, return_counts=True)
+    main = folder_bytes(vis, skip=subtables)
+    overhead = sum(folder_bytes(os.path.join(vis, s)) for s in subtables)
+    return unique.tolist(), counts.tolist(), main / len(times), overhead
+
+
+def folder_bytes(path, skip=()):
+    total = 0
+    for entry in os.scandir(path):
+        if entry.name in skip:
+            continue
+        total += folder_bytes(entry.path) if entry.is_dir() else entry.stat().st_size
+    return total
+
+
+def write_subms(vis, bounds, out):
+    """Copy the rows with lo < TIME < hi, with all sub-tables, into a new MS.
+
+    The input MS is opened read-only; the copy is made under a temporary
+    name and renamed when complete.
+    """
+    import casaenv  # noqa: F401
+    from casatools import table
+    tmp = out + ".tmp"
+    if os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    tb = table()
+    tb.open(vis, nomodify=True)
+    try:
+        sel = tb.query(f"TIME > {bounds[0]!r} && TIME < {bounds[1]!r}", sortlist="")
+        nrows = sel.nrows()
+        sel.copy(newtablename=tmp, deep=True, valuecopy=True, returnobject=False)
+        sel.close()
+    finally:
+        tb.close()
+    publish_dir(tmp, out)
+    return nrows
+
+
+def subms_rows(path, bounds):
+    """Rows of an existing sub-MS if all its times lie within bounds, else -1."""
+    if not os.path.isfile(os.path.join(path, "table.dat")):
+        return -1
+    import casaenv  # noqa: F401
+    from casatools import table
+    tb = table()
+    tb.open(path, nomodify=True)
+    try:
+        times = tb.getcol("TIME")
+    finally:
+        tb.close()
+    inside = len(times) and bounds[0] < times.min() and times.max() < bounds[1]
+    return len(times) if inside else -1
+
+
+# ---------------------------------------------------------------- the gridding sub-DAG
+def gridding_subdag(plan, cycle=0):
+    """Text of allImagers.dag: one gridding node per sub-MS, each with a RETRY."""
+    lines = ["# Written by scripts/MSpartition.py: one gridding job per sub-MS.",
+             f"# {len(plan['parts'])} sub-MSes of {plan['vis']}", ""]
+    for p in plan["parts"]:
+        node = f"allImagers_c{cycle}_{p['part']}"
+        lines += [f"JOB {node} htc/allImagers.htc",
+                  f'VARS {node} part="{p["part"]}" subms="{p["subms"]}" cycle="{cycle}"',
+                  f"RETRY {node} {GRIDDING_RETRIES}", ""]
+    return "\n".join(lines)
+
+
+def read_plan(path=PLAN):
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_plan(plan, path=PLAN):
+    write_text_atomic(path, json.dumps(plan, indent=1) + "\n")
+
+
+def load_params():
+    """The run's parameters (params/imaging.py), validated."""
+    return parameters.load()

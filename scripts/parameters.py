@@ -1,0 +1,213 @@
+"""The run's parameters: read `params/imaging.py` and validate it, in one place.
+
+`params/imaging.py` holds plain Python assignments with tclean's own parameter
+names plus the decomposition's own (DECOMPOSITION below).  It is parsed with
+`ast`, never executed: every statement must be `name = <literal>`, and a later
+assignment of the same name wins, so a test run can append overrides.
+
+`load()` is the one function every piece calls.  It stops with a
+`ParameterError` naming the parameter for an unknown name, a wrong type, a
+value tclean itself would reject (tclean's own schema and validator, taken from
+the installed casatasks), a combination the decomposition does not support, or
+a missing measurement set.
+"""
+import ast
+import difflib
+import inspect
+import os
+import re
+import sys
+
+DEFAULT_FILE = os.path.join("params", "imaging.py")
+
+# The decomposition's own parameters: name -> (default, type, description).
+DECOMPOSITION = {
+    "maxsubmssize": ("2GB", str, "largest size of one sub-MS, e.g. '500MB', '100GB'"),
+    "jobresources": ({}, dict, "HTCondor resources per job kind, overriding JOBRESOURCES"),
+}
+
+# HTCondor resources per job kind (the keys of `jobresources`).
+JOBRESOURCES = {
+    "MSpartition": {"request_cpus": 1, "request_memory": "2GB", "request_disk": "1GB"},
+    "allImagers": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
+    "addImages": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
+}
+
+# What the DAG decomposition supports (a subset of tclean's allowed values).
+SUPPORTED = {
+    "specmode": ("mfs", "cont"),
+    "gridder": ("standard", "wproject", "widefield", "mosaic", "awproject"),
+    "weighting": ("natural",),
+    "deconvolver": ("hogbom", "clark", "multiscale", "mtmfs"),
+    "savemodel": ("none",),
+    "interactive": (False,),
+    "parallel": (False,),
+    "outlierfile": ("",),
+    "startmodel": ("",),
+}
+CF_GRIDDERS = ("awproject",)
+SIZE_UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+class ParameterError(ValueError):
+    """A parameter is wrong; the message names it."""
+
+
+def load(path=DEFAULT_FILE, rundir="."):
+    """Read, merge with defaults and validate the parameters; return a dict."""
+    given = read_assignments(path)
+    check_names(given, path)
+    params = {**defaults(), **given}
+    check_files(params, rundir)
+    check_tclean_schema(params, path)
+    check_supported(params, path)
+    check_decomposition(params, path)
+    params["cfcache"] = cfcache_name(params)
+    return params
+
+
+def read_assignments(path):
+    """The `name = literal` statements of a parameter file, later ones winning."""
+    try:
+        with open(path) as f:
+            tree = ast.parse(f.read(), filename=path)
+    except FileNotFoundError:
+        raise ParameterError(f"parameter file {path} does not exist") from None
+    except SyntaxError as e:
+        raise ParameterError(f"{path} line {e.lineno}: syntax error: {e.msg}") from None
+    values = {}
+    for node in tree.body:
+        name = assigned_name(node, path)
+        try:
+            values[name] = ast.literal_eval(node.value)
+        except ValueError:
+            raise ParameterError(
+                f"{path} line {node.lineno}: {name} must be a literal value "
+                "(number, string, list, dict, True/False/None), not an expression") from None
+    return values
+
+
+def assigned_name(node, path):
+    if (isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)):
+        return node.targets[0].id
+    raise ParameterError(f"{path} line {node.lineno}: only `name = value` assignments "
+                         "are allowed in a parameter file")
+
+
+def tclean_signature():
+    """tclean's parameters and their defaults, from the installed casatasks."""
+    import casaenv  # noqa: F401
+    from casatasks import tclean
+    sig = inspect.signature(type(tclean).__call__)
+    return {k: p.default for k, p in sig.parameters.items() if k != "self"}
+
+
+def defaults():
+    values = tclean_signature()
+    values.update({k: v[0] for k, v in DECOMPOSITION.items()})
+    return values
+
+
+def check_names(given, path):
+    known = set(tclean_signature()) | set(DECOMPOSITION)
+    for name in given:
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ParameterError(f"{path}: unknown parameter {name!r}{extra}; "
+                                 "use tclean's parameter names")
+
+
+def tclean_schema():
+    """tclean's own validation schema, as the installed casatasks defines it."""
+    import casatasks.tclean  # noqa: F401  (the package attribute is the task object)
+    from casatools.coercetype import coerce
+    mod = sys.modules["casatasks.tclean"]
+    tree = ast.parse(inspect.getsource(mod._tclean.__call__).strip())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "schema":
+            code = compile(ast.Expression(node.value), mod.__file__, "eval")
+            return eval(code, {"_coerce": coerce})  # casatasks' own code, not user input
+    raise RuntimeError("tclean's schema not found in casatasks")
+
+
+def check_tclean_schema(params, path):
+    """Validate tclean's parameters with tclean's own validator and coercion."""
+    from casatools.typecheck import CasaValidator
+    schema = tclean_schema()
+    doc = {k: params[k] for k in schema}
+    validator = CasaValidator()
+    if not validator.validate(doc, schema):
+        name, why = next((k, v) for k, v in validator.errors.items() if k in schema)
+        raise ParameterError(f"{path}: {name} = {params[name]!r} is rejected by tclean: {why}")
+    params.update(validator.document)
+
+
+def check_supported(params, path):
+    for name, allowed in SUPPORTED.items():
+        if params[name] not in allowed:
+            raise ParameterError(
+                f"{path}: {name} = {params[name]!r} is not supported by the DAG "
+                f"decomposition (supported: {', '.join(map(repr, allowed))})")
+    rules = [
+        (params["deconvolver"] == "mtmfs" and params["nterms"] < 1, "nterms", "must be >= 1"),
+        (params["deconvolver"] != "mtmfs" and params["nterms"] > 1, "nterms",
+         "> 1 needs deconvolver='mtmfs'"),
+        (params["facets"] != 1, "facets", "must be 1 (facets are not distributed)"),
+        (not params["imagename"], "imagename", "must be set"),
+        (min(as_list(params["imsize"])) < 1, "imsize", "must be positive"),
+        (params["pblimit"] <= 0 and params["gridder"] in ("awproject", "mosaic"), "pblimit",
+         "must be > 0 for gridder='awproject' or 'mosaic'"),
+        (params["nmajor"] < -1, "nmajor", "must be -1 or >= 0"),
+    ]
+    for bad, name, why in rules:
+        if bad:
+            raise ParameterError(f"{path}: {name} = {params[name]!r} {why}")
+
+
+def check_decomposition(params, path):
+    parse_size(params["maxsubmssize"], "maxsubmssize")
+    for kind, res in params["jobresources"].items():
+        if kind not in JOBRESOURCES or not isinstance(res, dict):
+            raise ParameterError(f"{path}: jobresources[{kind!r}]: job kinds are "
+                                 f"{', '.join(JOBRESOURCES)}, each a dict of request_* values")
+
+
+def parse_size(text, name="size"):
+    """Bytes in a size such as '500MB', '1.5GiB' or 2000000."""
+    m = re.fullmatch(r"\s*([0-9.]+(?:[eE][0-9]+)?)\s*([KMGT]i?B|B)?\s*", str(text), re.I)
+    if not m:
+        raise ParameterError(f"{name} = {text!r} is not a size such as '500MB' or '2GiB'")
+    size = float(m.group(1)) * SIZE_UNITS[(m.group(2) or "").upper()]
+    if size <= 0:
+        raise ParameterError(f"{name} = {text!r} must be larger than zero")
+    return int(size)
+
+
+def cfcache_name(params):
+    """The CF cache folder: `cfcache`, or tclean's default <imagename>.cf; '' if unused."""
+    if params["gridder"] not in CF_GRIDDERS:
+        return ""
+    return params["cfcache"] or params["imagename"] + ".cf"
+
+
+def check_files(params, rundir):
+    """The MS must exist; its path becomes absolute (relative ones are to rundir)."""
+    if not isinstance(params["vis"], str) or not params["vis"]:
+        raise ParameterError(f"vis = {params['vis']!r}: give the path of one measurement set")
+    full = os.path.abspath(os.path.join(rundir, params["vis"]))
+    if not os.path.isfile(os.path.join(full, "table.dat")):
+        raise ParameterError(f"vis = {params['vis']!r}: no measurement set at {full}"
+                             " (make it with `make data` or point vis at your MS)")
+    params["vis"] = full
+
+
+def job_resources(params, kind):
+    """HTCondor request_* values for one job kind."""
+    return {**JOBRESOURCES[kind], **params["jobresources"].get(kind, {})}
+
+
+def as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]

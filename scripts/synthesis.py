@@ -1,0 +1,148 @@
+"""Small wrappers around CASA's synthesis tools, in the call order tclean uses.
+
+Every CASA call of the decomposition lives here, so that the stage scripts
+read as the algorithm.  The sequences follow casatasks' own
+`imagerhelpers/imager_base.py` (serial tclean) and
+`imager_parallel_continuum.py` (tclean(parallel=True)).
+"""
+import glob
+import os
+import re
+import shutil
+
+import casaenv  # noqa: F401  (offline CASA site configuration, before casatools)
+from casatasks.private.imagerhelpers.input_parameters import ImagerParameters
+from casatools import synthesisimager, synthesisnormalizer
+
+# tclean's parameter names that ImagerParameters spells differently (task_tclean.py).
+RENAMES = {"vis": "msname", "timerange": "timestr", "uvrange": "uvdist",
+           "observation": "obs", "intent": "state", "gain": "loopgain",
+           "smallscalebias": "scalebias"}
+
+
+def imager_parameters(params, **overrides):
+    """ImagerParameters built from tclean-named parameters exactly as tclean does."""
+    given = {RENAMES.get(k, k): v for k, v in {**params, **overrides}.items()}
+    code = ImagerParameters.__init__.__code__
+    names = code.co_varnames[1:code.co_argcount]
+    bparm = {k: given.get(k, d) for k, d in zip(names, ImagerParameters.__init__.__defaults__)}
+    bparm["chanchunks"] = 1
+    if bparm["mosweight"] and bparm["gridder"] not in ("mosaic", "awp2"):
+        bparm["mosweight"] = False
+    if bparm["specmode"] in ("mfs", "cont"):
+        bparm["specmode"] = "mfs"
+        bparm["perchanweightdensity"] = False
+    return ImagerParameters(**bparm)
+
+
+def open_imager(params, msname, imagename):
+    """A synthesisimager set up on one MS with the run's image definition."""
+    os.makedirs(os.path.dirname(imagename) or ".", exist_ok=True)
+    ip = imager_parameters(params, vis=msname, imagename=imagename)
+    si = synthesisimager()
+    for sel in ip.getSelPars().values():
+        si.selectdata(sel)
+    si.defineimage(ip.getImagePars()["0"], ip.getGridPars()["0"])
+    si.normalizerinfo(ip.getNormPars()["0"])
+    si.setweighting(**ip.getWeightPars())
+    return si
+
+
+def make_cfcache(params, scratch):
+    """Compute the CF cache for the whole MS: dry gridding, then fill every CF.
+
+    `scratch` names images the imager may leave behind (not needed after).
+    """
+    grid = imager_parameters(params).getGridPars()["0"]
+    si = open_imager(params, params["vis"], imagename=scratch)
+    try:
+        si.drygridding([""])
+        cflist = sorted(f for f in os.listdir(grid["cfcache"]) if re.match(r"CFS", f))
+        si.fillcfcache(cflist, grid["gridder"], grid["cfcache"], grid["psterm"],
+                       grid["aterm"], grid["conjbeams"])
+        si.reloadcfcache()
+    finally:
+        si.done()
+    return cflist
+
+
+def grid_psf(params, msname, partname):
+    """Grid one MS into un-normalized PSF, weight and sum-of-weight images."""
+    si = open_imager(params, msname, partname)
+    try:
+        si.makepsf()
+    finally:
+        si.done()
+
+
+def grid_residual(params, msname, partname):
+    """Grid one MS into an un-normalized residual (data minus model) image."""
+    si = open_imager(params, msname, partname)
+    try:
+        si.executemajorcycle(controls={"lastcycle": True})
+    finally:
+        si.done()
+
+
+def normalizer(params, imagename, partnames):
+    """A synthesisnormalizer gathering the given partial images into imagename."""
+    norm = imager_parameters(params, imagename=imagename).getNormPars()["0"]
+    norm["partimagenames"] = list(partnames)
+    pn = synthesisnormalizer()
+    pn.setupnormalizer(normpars=norm)
+    return pn
+
+
+def normalize_psf(params, imagename, partnames):
+    """Sum partial PSFs and weights, normalize once, make the primary beam."""
+    pn = normalizer(params, imagename, partnames)
+    try:
+        pn.gatherpsfweight()
+        pn.dividepsfbyweight()
+        pn.divideweightbysumwt()
+        pn.makepsfbeamset()
+        pn.normalizeprimarybeam()
+    finally:
+        pn.done()
+
+
+def normalize_residual(params, imagename, partnames):
+    """Sum partial residuals and their sums of weights, normalize once."""
+    pn = normalizer(params, imagename, partnames)
+    try:
+        pn.gatherresidual()
+        pn.divideresidualbyweight()
+    finally:
+        pn.done()
+
+
+def image_names(imagename, kind):
+    """Existing images of one kind: a single image or its Taylor terms."""
+    return sorted(glob.glob(f"{imagename}.{kind}")) + sorted(glob.glob(f"{imagename}.{kind}.tt*"))
+
+
+def remove_images(imagename):
+    for path in glob.glob(imagename + ".*"):
+        shutil.rmtree(path)
+
+
+def sum_images(partnames, imagename, kind):
+    """imagename.<kind>[.ttN] = the sum over partial images of that kind.
+
+    Terms that the partial images have are (over)written; others are left.
+    """
+    from casatools import image
+    ia = image()
+    for term in image_names(partnames[0], kind):
+        suffix = term[len(partnames[0]):]
+        total = None
+        for part in partnames:
+            ia.open(part + suffix)
+            chunk = ia.getchunk()
+            ia.close()
+            total = chunk if total is None else total + chunk
+        if not os.path.exists(imagename + suffix):
+            shutil.copytree(term, imagename + suffix)
+        ia.open(imagename + suffix)
+        ia.putchunk(total)
+        ia.close()

@@ -1,0 +1,41 @@
+"""Compare CASA images pixel by pixel (used to hold the DAG's images against tclean's)."""
+import glob
+import os
+
+import numpy as np
+
+
+def pixels(path):
+    from casatools import image
+    ia = image()
+    ia.open(path)
+    try:
+        return ia.getchunk().astype(float)
+    finally:
+        ia.close()
+
+
+def taylor_terms(imagename, kind):
+    """Suffixes ('.psf.tt0', ...) of the images of one kind that exist."""
+    names = sorted(glob.glob(f"{imagename}.{kind}")) + sorted(glob.glob(f"{imagename}.{kind}.tt*"))
+    return [n[len(imagename):] for n in names]
+
+
+def relative_difference(image, reference, region):
+    """Largest |image - reference| inside region, over the peak |reference| there."""
+    a, b = pixels(image), pixels(reference)
+    assert a.shape == b.shape, f"{image}: shape {a.shape} != {reference}: {b.shape}"
+    peak = np.abs(b[region]).max()
+    assert peak > 0, f"{reference} is zero inside the region"
+    return float(np.abs(a - b)[region].max() / peak)
+
+
+def pb_region(pbimage, pblimit):
+    """Pixels where the primary beam exceeds pblimit."""
+    region = pixels(pbimage) > pblimit
+    assert region.any(), f"{pbimage}: no pixel above pblimit={pblimit}"
+    return region
+
+
+def exists(path):
+    return os.path.isdir(path)
