@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export CASASITECONFIG := $(CURDIR)/scripts/casasiteconfig.py
 export CASA_LOGDIR := $(CURDIR)/logs
+export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
 .PHONY: setup data cfs run test submit clean distclean

@@ -1,0 +1,108 @@
+"""Shared fixtures: one simulated MS, one CF cache and one tclean reference per session.
+
+Every imaging test works in its own run directory, made the way a user makes
+one: a copy of the project's Makefile, scripts, htc, dag and params, with
+overrides appended to params/imaging.py.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
+PYTHON = sys.executable
+RUN_FILES = ("Makefile", "scripts", "htc", "dag", "params")
+
+
+def casa_env(logdir):
+    env = dict(os.environ, CASASITECONFIG=str(ROOT / "scripts" / "casasiteconfig.py"),
+               CASA_LOGDIR=str(logdir), IMAGING_PYTHON=PYTHON)
+    return env
+
+
+def run(args, cwd, check=True, **kw):
+    """Run a command in a run directory; its output is kept for the failure message."""
+    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=casa_env(Path(cwd) / "logs"),
+                          capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def new_run(where, overrides):
+    """A run directory as a user makes one: copy the project, append overrides."""
+    rundir = Path(where)
+    rundir.mkdir(parents=True)
+    for name in RUN_FILES:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, rundir / name)
+    with open(rundir / "params" / "imaging.py", "a") as f:
+        f.write("\n# test overrides\n")
+        f.writelines(f"{k} = {v!r}\n" for k, v in overrides.items())
+    return rundir
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("imaging")
+
+
+@pytest.fixture(scope="session")
+def sim_ms(session_dir):
+    ms = session_dir / "sim_evla.ms"
+    run([PYTHON, ROOT / "scripts" / "simulate.py", ms], cwd=session_dir)
+    return ms
+
+
+@pytest.fixture(scope="session")
+def shared(session_dir, sim_ms):
+    """Overrides shared by all runs: the session's MS and CF cache."""
+    return {"vis": str(sim_ms), "cfcache": str(session_dir / "cfcache" / "ctb80.cf")}
+
+
+@pytest.fixture(scope="session")
+def tclean_started(session_dir, sim_ms):
+    """Monolithic tclean(niter=0) with its own CF cache, started in the background."""
+    refdir = session_dir / "tclean"
+    refdir.mkdir()
+    args = [PYTHON, ROOT / "tests" / "tclean_reference.py", ROOT / "params" / "imaging.py",
+            sim_ms, refdir / "ref"]
+    log = open(refdir / "tclean.out", "w")
+    proc = subprocess.Popen([str(a) for a in args], cwd=refdir, env=casa_env(refdir),
+                            stdout=log, stderr=subprocess.STDOUT)
+    yield proc, refdir / "ref"
+    proc.kill()
+
+
+@pytest.fixture(scope="session")
+def cf_run(session_dir, shared, tclean_started):
+    """`make cfs` in a first run directory (while tclean runs alongside)."""
+    rundir = new_run(session_dir / "cfrun", shared)
+    run(["make", "-s", "cfs", "VENV=" + str(Path(PYTHON).parents[1])], cwd=rundir)
+    return rundir
+
+
+@pytest.fixture(scope="session")
+def tclean_ref(tclean_started):
+    proc, imagename = tclean_started
+    assert proc.wait(timeout=1800) == 0, f"tclean failed: see {imagename.parent}/tclean.out"
+    return imagename
+
+
+@pytest.fixture(scope="session")
+def frozen_cfcache(cf_run, shared):
+    """The CF cache with every file in it made unwritable while the gridding tests run.
+
+    As root, permissions do not stop writes, so the files are made immutable
+    (chattr +i); CASA insists that the cache folder itself be writable.
+    """
+    files = [str(p) for p in Path(shared["cfcache"]).rglob("*")]
+    lock = ["chattr", "+i"] if os.geteuid() == 0 and shutil.which("chattr") else ["chmod", "a-w"]
+    unlock = ["chattr", "-i"] if lock[0] == "chattr" else ["chmod", "u+w"]
+    subprocess.run(lock + files, check=True)
+    yield Path(shared["cfcache"])
+    subprocess.run(unlock + files, check=True)

@@ -1,0 +1,32 @@
+"""Monolithic tclean on the same data with the same parameters: the reference.
+
+    tclean_reference.py PARAMFILE VIS IMAGENAME [name=value ...]
+
+The parameters are the assignments of PARAMFILE as a user wrote them (read as
+literals, later ones winning), passed straight to CASA's tclean, with vis,
+imagename and cfcache (a fresh one beside the images) replaced, and the
+decomposition's own parameters left out.  Extra name=value overrides are
+Python literals.
+"""
+import ast
+import sys
+
+sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/scripts")
+import casaenv  # noqa: E402,F401
+import parameters  # noqa: E402
+
+
+def main(paramfile, vis, imagename, *overrides):
+    args = parameters.read_assignments(paramfile)
+    for item in overrides:
+        name, value = item.split("=", 1)
+        args[name] = ast.literal_eval(value)
+    for name in parameters.DECOMPOSITION:
+        args.pop(name, None)
+    args.update(vis=vis, imagename=imagename, cfcache=imagename + ".cf")
+    from casatasks import tclean
+    tclean(**args)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

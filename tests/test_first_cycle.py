@@ -1,0 +1,87 @@
+"""The DAG's first major cycle equals monolithic tclean(niter=0) on the same data.
+
+For 1, 2 and 4 sub-MSes: the summed and normalized PSF (every Taylor term),
+weight, primary beam, sum of weights and first residual (every Taylor term)
+from the project's own DAG, run by the local runner, against tclean's, to 1e-5
+of the peak where the primary beam exceeds pblimit.  The CF cache is made
+read-only (immutable files) while the DAGs grid, and must come out unchanged.
+"""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import imagecompare as ic
+from conftest import PYTHON, new_run, run
+
+TOLERANCE = 1e-5
+PBLIMIT = 0.2  # params/imaging.py
+
+
+def cache_digest(folder):
+    h = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*")):
+        h.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def size_for(nparts, ms):
+    """A maxsubmssize that fits the MS in nparts sub-MSes (sub-tables plus rows/nparts)."""
+    import dagutils
+    _, counts, bytes_per_row, overhead = dagutils.ms_layout(str(ms))
+    return int(overhead + bytes_per_row * sum(counts) / nparts * 1.02)
+
+
+@pytest.fixture(scope="module")
+def cache_before(frozen_cfcache):
+    return cache_digest(frozen_cfcache)
+
+
+@pytest.fixture(scope="module", params=[1, 2, 4])
+def dag_run(request, session_dir, shared, sim_ms, frozen_cfcache, cache_before):
+    nparts = request.param
+    rundir = new_run(session_dir / f"first_cycle_{nparts}",
+                     {**shared, "maxsubmssize": size_for(nparts, sim_ms)})
+    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+    return nparts, rundir
+
+
+def test_partition_count_and_sizes(dag_run):
+    nparts, rundir = dag_run
+    subms = sorted((rundir / "products" / "subms").glob("*.ms"))
+    assert len(subms) == nparts
+    import dagutils
+    limit = dagutils.read_plan(rundir / "products" / "partitions.json")["maxsubmssize"]
+    for ms in subms:
+        size = sum(p.stat().st_size for p in ms.rglob("*") if p.is_file())
+        assert size <= limit, f"{ms.name}: {size} bytes > maxsubmssize {limit}"
+
+
+@pytest.mark.parametrize("kind", ["psf", "weight", "pb", "residual", "sumwt"])
+def test_images_equal_tclean(dag_run, tclean_ref, kind):
+    nparts, rundir = dag_run
+    image = rundir / "products" / "cycle0" / "ctb80"
+    region = ic.pb_region(f"{tclean_ref}.pb.tt0", PBLIMIT)
+    terms = ic.taylor_terms(str(tclean_ref), kind)
+    expected = {"psf": 3, "weight": 3, "pb": 1, "residual": 2, "sumwt": 3}[kind]
+    assert len(terms) == expected, f"tclean made {terms}"
+    for suffix in terms:
+        inside = np.ones_like(region) if kind == "sumwt" else region
+        diff = ic.relative_difference(f"{image}{suffix}", f"{tclean_ref}{suffix}", inside)
+        assert diff <= TOLERANCE, f"{nparts} sub-MSes, {suffix}: {diff:.2e} of the peak"
+
+
+def test_psf_stage_images_equal_tclean(dag_run, tclean_ref):
+    """products/psf holds the PSF normalized with the PSF gridding's weights."""
+    nparts, rundir = dag_run
+    region = ic.pb_region(f"{tclean_ref}.pb.tt0", PBLIMIT)
+    for suffix in ic.taylor_terms(str(tclean_ref), "psf"):
+        image = rundir / "products" / "psf" / f"ctb80{suffix}"
+        assert ic.relative_difference(str(image), f"{tclean_ref}{suffix}", region) <= TOLERANCE
+
+
+def test_cfcache_unchanged_by_gridding(dag_run, frozen_cfcache, cache_before):
+    assert cache_digest(frozen_cfcache) == cache_before

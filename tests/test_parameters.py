@@ -1,0 +1,89 @@
+"""params/imaging.py: read without executing it, validated in one place.
+
+Bad values are those tclean itself rejects (its own schema and validator) or
+that the decomposition cannot honour; each error names the parameter.
+"""
+import pytest
+
+import parameters
+from conftest import PYTHON, ROOT, new_run, run
+
+
+@pytest.fixture
+def params_file(tmp_path, sim_ms):
+    """The project's params/imaging.py pointed at the session's MS; returns an appender."""
+    path = tmp_path / "imaging.py"
+    path.write_text((ROOT / "params" / "imaging.py").read_text() + f"\nvis = {str(sim_ms)!r}\n")
+
+    def append(text):
+        with open(path, "a") as f:
+            f.write(text + "\n")
+        return path
+    return append
+
+
+def test_defaults_image_the_simulated_data_with_wideband_awproject(params_file):
+    p = parameters.load(params_file(""))
+    assert (p["gridder"], p["wbawp"], p["conjbeams"], p["nterms"], p["deconvolver"],
+            p["specmode"]) == ("awproject", True, True, 2, "mtmfs", "mfs")
+
+
+def test_later_assignment_wins(params_file):
+    assert parameters.load(params_file("niter = 10\nniter = 20"))["niter"] == 20
+
+
+def test_parameters_not_set_take_tclean_defaults(params_file):
+    p = parameters.load(params_file(""))
+    assert p["psfcutoff"] == 0.35 and p["projection"] == "SIN"  # tclean's documented defaults
+
+
+@pytest.mark.parametrize("line, name", [
+    ("niterr = 5", "niterr"),                  # unknown name
+    ("niter = 'many'", "niter"),               # wrong type
+    ("robust = 3.0", "robust"),                # tclean: max value is 2.0
+    ("gridder = 'awproj'", "gridder"),         # tclean: unallowed value
+    ("stokes = 'IQUVX'", "stokes"),
+    ("weighting = 'briggs'", "weighting"),     # not yet supported across partitions
+    ("specmode = 'cube'", "specmode"),         # continuum only
+    ("maxsubmssize = 'lots'", "maxsubmssize"),
+    ("maxsubmssize = '0MB'", "maxsubmssize"),
+    ("vis = 'no/such.ms'", "vis"),
+    ("imsize = [0, 256]", "imsize"),
+    ("nterms = 3\ndeconvolver = 'hogbom'", "nterms"),
+    ("jobresources = {'gridding': {}}", "jobresources"),
+])
+def test_bad_value_names_the_parameter(params_file, line, name):
+    with pytest.raises(parameters.ParameterError, match=name):
+        parameters.load(params_file(line))
+
+
+def test_unknown_name_suggests_the_tclean_name(params_file):
+    with pytest.raises(parameters.ParameterError, match="did you mean 'niter'"):
+        parameters.load(params_file("nitre = 5"))
+
+
+@pytest.mark.parametrize("line", ["niter = 10 * 2", "import os", "niter += 1",
+                                  "niter = open('x').read()"])
+def test_only_literal_assignments(params_file, line):
+    with pytest.raises(parameters.ParameterError, match="line"):
+        parameters.load(params_file(line))
+
+
+def test_syntax_error_names_the_line(params_file):
+    with pytest.raises(parameters.ParameterError, match="line"):
+        parameters.load(params_file("niter = ("))
+
+
+@pytest.mark.parametrize("text, size", [("500MB", 500_000_000), ("2GiB", 2 * 2**30),
+                                        ("1.5 GB", 1_500_000_000), (1000, 1000)])
+def test_sizes(text, size):
+    assert parameters.parse_size(text) == size
+
+
+def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
+    """The DAG's first PRE script refuses the run; no job runs, the message names it."""
+    rundir = new_run(session_dir / "badparam", {**shared, "robust": 7.0})
+    proc = run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir, check=False)
+    assert proc.returncode != 0
+    assert "robust" in (rundir / "logs" / "MSpartition.pre.err").read_text() or "robust" in proc.stderr
+    assert not (rundir / "products" / "subms").exists()
