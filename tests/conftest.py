@@ -4,6 +4,7 @@ Every imaging test works in its own run directory, made the way a user makes
 one: a copy of the project's Makefile, scripts, htc, dag and params, with
 overrides appended to params/imaging.py.
 """
+import hashlib
 import os
 import shutil
 import subprocess
@@ -31,6 +32,16 @@ def run(args, cwd, check=True, **kw):
     if check and proc.returncode != 0:
         pytest.fail(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def folder_digest(folder):
+    """A digest of every file name and content below a folder (an MS, a CF cache)."""
+    h = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*")):
+        h.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def new_run(where, overrides):

@@ -6,26 +6,14 @@ from the project's own DAG, run by the local runner, against tclean's, to 1e-5
 of the peak where the primary beam exceeds pblimit.  The CF cache is made
 read-only (immutable files) while the DAGs grid, and must come out unchanged.
 """
-import hashlib
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import imagecompare as ic
-from conftest import PYTHON, new_run, run
+from conftest import PYTHON, folder_digest, new_run, run
 
 TOLERANCE = 1e-5
 PBLIMIT = 0.2  # params/imaging.py
-
-
-def cache_digest(folder):
-    h = hashlib.sha256()
-    for path in sorted(Path(folder).rglob("*")):
-        h.update(str(path.relative_to(folder)).encode())
-        if path.is_file():
-            h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def size_for(nparts, ms):
@@ -37,7 +25,7 @@ def size_for(nparts, ms):
 
 @pytest.fixture(scope="module")
 def cache_before(frozen_cfcache):
-    return cache_digest(frozen_cfcache)
+    return folder_digest(frozen_cfcache)
 
 
 @pytest.fixture(scope="module", params=[1, 2, 4])
@@ -84,4 +72,4 @@ def test_psf_stage_images_equal_tclean(dag_run, tclean_ref):
 
 
 def test_cfcache_unchanged_by_gridding(dag_run, frozen_cfcache, cache_before):
-    assert cache_digest(frozen_cfcache) == cache_before
+    assert folder_digest(frozen_cfcache) == cache_before

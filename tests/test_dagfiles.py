@@ -1,0 +1,74 @@
+"""The DAG and submit files, read by HTCondor's own submit-file parser (htcondor2).
+
+The generated gridding sub-DAG is compared with a golden file; the static
+.htc files are expanded by htcondor2.Submit with a node's VARS and the
+resources written by the PRE script, and compared with the command lines and
+requests derived by hand.
+"""
+from pathlib import Path
+
+import htcondor2
+import pytest
+
+import dagutils
+import prepareRun
+from conftest import ROOT
+
+GOLDEN = Path(__file__).parent / "golden"
+PLAN = {"vis": "/data/big.ms", "parts": [
+    {"part": f"n{k}", "subms": dagutils.subms_name("/data/big.ms", k)} for k in (1, 2, 3)]}
+PARAMS = {"jobresources": {"allImagers": {"request_memory": "20GB", "request_cpus": 2}}}
+
+
+def submit(htc, vars_, tmp_path, monkeypatch):
+    """htcondor2's view of one node's submit description, as DAGMan would submit it."""
+    monkeypatch.chdir(tmp_path)
+    for folder in ("htc", "products"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+    for f in (ROOT / "htc").glob("*.htc"):
+        (tmp_path / "htc" / f.name).write_text(f.read_text())
+    (tmp_path / prepareRun.RESOURCES).write_text(prepareRun.resources_htc(PARAMS))
+    sub = htcondor2.Submit((tmp_path / "htc" / htc).read_text())
+    for key, value in vars_.items():
+        sub[key] = value
+    return sub
+
+
+def test_gridding_subdag_matches_golden():
+    assert dagutils.gridding_subdag(PLAN) == (GOLDEN / "allImagers.dag").read_text()
+
+
+def test_allimagers_job(tmp_path, monkeypatch):
+    sub = submit("allImagers.htc", {"JOB": "allImagers_c0_n2", "part": "n2",
+                                    "subms": "products/subms/big.n2.ms", "cycle": "0"},
+                 tmp_path, monkeypatch)
+    assert sub.expand("executable") == "scripts/runjob"
+    assert sub.expand("arguments") == '"allImagers.py n2 products/subms/big.n2.ms 0"'
+    assert sub.expand("request_memory") == "20GB"   # from params
+    assert sub.expand("request_cpus") == "2"        # from params
+    assert sub.expand("request_disk") == "1GB"      # the default
+    assert sub.expand("output") == "logs/allImagers_c0_n2.out"
+    assert sub.expand("error") == "logs/allImagers_c0_n2.err"
+    assert sub.expand("should_transfer_files") == "NO"
+
+
+@pytest.mark.parametrize("htc, vars_, args", [
+    ("MSpartition.htc", {"JOB": "MSpartition"}, '"MSpartition.py"'),
+    ("addImages.htc", {"JOB": "addImages", "cycle": "0"}, '"addImages.py 0"'),
+])
+def test_static_jobs(tmp_path, monkeypatch, htc, vars_, args):
+    sub = submit(htc, vars_, tmp_path, monkeypatch)
+    assert sub.expand("arguments") == args
+    assert sub.expand("request_memory") in ("2GB", "4GB")
+
+
+def test_top_level_dag_structure():
+    """The static DAG: MSpartition -> SUBDAG allImagers (written at run time) -> addImages."""
+    lines = [l.split() for l in (ROOT / "dag" / "condor_imaging.dag").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    assert ["JOB", "MSpartition", "htc/MSpartition.htc"] in lines
+    assert ["SUBDAG", "EXTERNAL", "allImagers", dagutils.SUBDAG] in lines
+    assert ["JOB", "addImages", "htc/addImages.htc"] in lines
+    assert ["PARENT", "MSpartition", "CHILD", "allImagers"] in lines
+    assert ["PARENT", "allImagers", "CHILD", "addImages"] in lines
+    assert ["SCRIPT", "PRE", "MSpartition", "scripts/runjob", "prepareRun.py"] in lines
