@@ -51,6 +51,7 @@ def new_run(where, overrides):
     for name in RUN_FILES:
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, rundir / name)
+    (rundir / ".venv").symlink_to(Path(PYTHON).parents[1])  # as `cp -r` would bring it
     with open(rundir / "params" / "imaging.py", "a") as f:
         f.write("\n# test overrides\n")
         f.writelines(f"{k} = {v!r}\n" for k, v in overrides.items())
@@ -93,7 +94,7 @@ def tclean_started(session_dir, sim_ms):
 def cf_run(session_dir, shared, tclean_started):
     """`make cfs` in a first run directory (while tclean runs alongside)."""
     rundir = new_run(session_dir / "cfrun", shared)
-    run(["make", "-s", "cfs", "VENV=" + str(Path(PYTHON).parents[1])], cwd=rundir)
+    run(["make", "-s", "cfs"], cwd=rundir)
     return rundir
 
 
