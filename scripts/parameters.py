@@ -141,6 +141,7 @@ def check_tclean_schema(params, path):
     validator = CasaValidator()
     if not validator.validate(doc, schema):
         name, why = next((k, v) for k, v in validator.errors.items() if k in schema)
+        why = "; ".join(map(str, why)) if isinstance(why, list) else why
         raise ParameterError(f"{path}: {name} = {params[name]!r} is rejected by tclean: {why}")
     params.update(validator.document)
 

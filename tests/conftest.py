@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
 PYTHON = sys.executable
-RUN_FILES = ("Makefile", "scripts", "htc", "dag", "params")
+RUN_FILES = ("Makefile", "requirements.txt", "scripts", "htc", "dag", "params")
 
 
 def casa_env(logdir):
@@ -50,7 +50,7 @@ def new_run(where, overrides):
     rundir.mkdir(parents=True)
     for name in RUN_FILES:
         src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, rundir / name)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, rundir / name)  # cp -a
     (rundir / ".venv").symlink_to(Path(PYTHON).parents[1])  # as `cp -r` would bring it
     with open(rundir / "params" / "imaging.py", "a") as f:
         f.write("\n# test overrides\n")

@@ -85,5 +85,6 @@ def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
     rundir = new_run(session_dir / "badparam", {**shared, "robust": 7.0})
     proc = run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir, check=False)
     assert proc.returncode != 0
-    assert "robust" in (rundir / "logs" / "MSpartition.pre.err").read_text() or "robust" in proc.stderr
-    assert not (rundir / "products" / "subms").exists()
+    assert "prepareRun: " in proc.stderr and "robust = 7.0" in proc.stderr
+    assert "node 'MSpartition' PRE script failed" in proc.stderr
+    assert not (rundir / "logs" / "MSpartition.out").exists()  # the job never ran
