@@ -1,9 +1,13 @@
 """PRE script of the first node: check that the run can start, write resources.
 
 Stops the DAG before any job with a clear message if params/imaging.py is
-invalid or the CF cache is missing or made for other parameters, and writes
+invalid, the CF cache is missing or made for other parameters, or products/
+holds the products of other parameters (a re-run continues only the same
+run).  Records the parameters in products/params.json and writes
 products/jobresources.htc, the request_* macros every .htc file includes.
 """
+import json
+import os
 import sys
 
 import cfcache
@@ -11,14 +15,19 @@ import dagutils
 import parameters
 
 RESOURCES = "products/jobresources.htc"
+RECORD = "products/params.json"
+# Parameters that change no product: a re-run may change them.
+HARMLESS = {"jobresources"}
 
 
 def main():
     try:
         params = dagutils.load_params()
         check_cfcache(params)
+        check_same_run(params)
     except (parameters.ParameterError, RuntimeError) as e:
         sys.exit(f"prepareRun: {e}")
+    dagutils.write_text_atomic(RECORD, json.dumps(params, indent=1, sort_keys=True) + "\n")
     dagutils.write_text_atomic(RESOURCES, resources_htc(params))
     print(f"prepareRun: parameters valid; wrote {RESOURCES}")
 
@@ -30,6 +39,20 @@ def check_cfcache(params):
     if state == "stale":
         raise RuntimeError(f"cfcache = {params['cfcache']!r} was made for other parameters "
                            f"{cfcache.differences(params)}: run `make cfs` to remake it")
+
+
+def check_same_run(params):
+    """products/ may only be continued with the parameters that made it."""
+    if not os.path.exists(RECORD):
+        return
+    with open(RECORD) as f:
+        recorded = json.load(f)
+    now = json.loads(json.dumps(params))
+    changed = sorted(k for k in set(now) | set(recorded)
+                     if k not in HARMLESS and now.get(k) != recorded.get(k))
+    if changed:
+        raise RuntimeError(f"products/ was made with other values of {', '.join(changed)}: "
+                           "run `make clean` first, or image in a new run directory")
 
 
 def resources_htc(params):

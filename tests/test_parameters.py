@@ -88,3 +88,15 @@ def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
     assert "prepareRun: " in proc.stderr and "robust = 7.0" in proc.stderr
     assert "node 'MSpartition' PRE script failed" in proc.stderr
     assert not (rundir / "logs" / "MSpartition.out").exists()  # the job never ran
+
+
+def test_rerun_with_changed_parameters_is_refused(session_dir, shared, cf_run):
+    """A re-run continues only the same run: products of other parameters are not reused."""
+    rundir = new_run(session_dir / "changed_rerun", shared)
+    run(["scripts/runjob", "prepareRun.py"], cwd=rundir)
+    run(["scripts/runjob", "prepareRun.py"], cwd=rundir)  # same parameters: fine
+    with open(rundir / "params" / "imaging.py", "a") as f:
+        f.write("pblimit = 0.3\njobresources = {'allImagers': {'request_memory': '8GB'}}\n")
+    proc = run(["scripts/runjob", "prepareRun.py"], cwd=rundir, check=False)
+    assert proc.returncode != 0
+    assert "other values of pblimit:" in proc.stderr and "make clean" in proc.stderr
