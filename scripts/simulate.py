@@ -7,20 +7,22 @@ What is simulated (all with casatools.simulator, no real data needed):
   correlations RR and LL, one field near the supernova remnant CTB80;
 - short integrations over about an hour centred on transit;
 - a sky of point sources with different spectral indices plus an extended
-  (Gaussian) component, predicted into the DATA column; no primary beam is
-  applied, so DATA holds the visibilities of the sky model as given;
+  (Gaussian) component (or the sources of a JSON file), attenuated by the
+  EVLA's frequency-dependent primary beam (unless --no-pb) and predicted
+  into the DATA column;
 - Gaussian thermal noise from a fixed random seed, so two runs with the same
   arguments write identical DATA.
 
 Usage: python scripts/simulate.py OUTPUT_MS [--config d] [--hours 1.0]
            [--integration 60] [--spws 4] [--chans 4] [--noise 0.01Jy]
-           [--seed 42] [--overwrite]
+           [--seed 42] [--sources FILE.json] [--no-pb] [--overwrite]
 
 An existing OUTPUT_MS is left untouched unless --overwrite is given. The MS is
 written in a temporary folder next to OUTPUT_MS and renamed at the end, so an
 interrupted run never leaves a half-written MS under the final name.
 """
 import argparse
+import json
 import math
 import os
 import shutil
@@ -60,6 +62,9 @@ def parse_args(argv=None):
     p.add_argument("--noise", default="0.01Jy", help="simplenoise per visibility (0Jy: none)")
     p.add_argument("--seed", type=int, default=42, help="random seed of the noise")
     p.add_argument("--phasecentre", default=PHASE_CENTRE, help="J2000 phase centre")
+    p.add_argument("--sources", help="JSON list of [east arcmin, north arcmin, Jy at 3 GHz, "
+                   "spectral index, null or [FWHM major arcmin, minor arcmin, PA deg]]")
+    p.add_argument("--no-pb", action="store_true", help="do not apply the primary beam")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT_MS")
     args = p.parse_args(argv)
     if args.spws < 1 or args.chans < 1 or args.hours <= 0 or args.integration <= 0:
@@ -90,10 +95,21 @@ def offset_direction(me, qa, centre, east_arcmin, north_arcmin):
     return "J2000 %.9frad %.9frad" % (ra, dec)
 
 
-def make_sky(path, centre):
-    """Write the componentlist of SOURCES to path."""
+def read_sources(path):
+    """The sky of a --sources file, or SOURCES."""
+    if not path:
+        return SOURCES
+    with open(path) as f:
+        sources = json.load(f)
+    if not all(isinstance(s, list) and len(s) == 5 for s in sources):
+        sys.exit(f"simulate: {path}: each source must be [east, north, flux, index, shape]")
+    return sources
+
+
+def make_sky(path, centre, sources):
+    """Write the componentlist of sources to path."""
     cl, me, qa = casatools.componentlist(), casatools.measures(), casatools.quanta()
-    for east, north, flux, index, shape in SOURCES:
+    for east, north, flux, index, shape in sources:
         kw = dict(dir=offset_direction(me, qa, centre, east, north), flux=flux,
                   fluxunit="Jy", freq=REF_FREQ, shape="point")
         if shape:
@@ -145,9 +161,11 @@ def observe(ms, args):
 def simulate(ms, args, workdir):
     """Observe, predict the sky into DATA and add the noise, all in ms."""
     sky = os.path.join(workdir, "sky.cl")
-    make_sky(sky, args.phasecentre)
+    make_sky(sky, args.phasecentre, read_sources(args.sources))
     sm = observe(ms, args)
     try:
+        if not args.no_pb:
+            sm.setvp(dovp=True, usedefaultvp=True)  # EVLA beam at each channel's frequency
         sm.predict(complist=sky, incremental=False)
         if casatools.quanta().quantity(args.noise)["value"] > 0:
             sm.setseed(args.seed)

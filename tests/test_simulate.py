@@ -58,13 +58,15 @@ def read(ms, *cols, sub=""):
 
 @pytest.fixture(scope="module")
 def sims(tmp_path_factory):
-    """Four small MSs: seed 42 (twice), seed 7, and one without noise."""
+    """Small MSs: seed 42 (twice), seed 7, without noise with and without primary beam."""
     d = tmp_path_factory.mktemp("sim")
-    ms = {"a": d / "a.ms", "a2": d / "a2.ms", "seed7": d / "s7.ms", "clean": d / "clean.ms"}
+    ms = {"a": d / "a.ms", "a2": d / "a2.ms", "seed7": d / "s7.ms", "clean": d / "clean.ms",
+          "clean_pb": d / "clean_pb.ms"}
     run(ms["a"], "--seed", "42", "--noise", "%gJy" % NOISE)
     run(ms["a2"], "--seed", "42", "--noise", "%gJy" % NOISE)
     run(ms["seed7"], "--seed", "7", "--noise", "%gJy" % NOISE)
-    run(ms["clean"], "--noise", "0Jy")
+    run(ms["clean"], "--noise", "0Jy", "--no-pb")
+    run(ms["clean_pb"], "--noise", "0Jy")
     return ms
 
 
@@ -198,7 +200,7 @@ def test_noise_level_and_seed(sims):
     assert np.abs(a).min() > 0
     assert np.array_equal(a, a2)
     assert not np.allclose(a, s7)
-    noise = a - clean
+    noise = a - read(sims["clean_pb"], "DATA")["DATA"]
     assert noise.real.std() == pytest.approx(NOISE, rel=0.02)
     assert noise.imag.std() == pytest.approx(NOISE, rel=0.02)
 
@@ -222,3 +224,31 @@ def test_overwrite_replaces_and_leaves_no_temporaries(tmp_path):
     assert not (out / "marker").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.ms"]
     assert len(read(out, "TIME")["TIME"]) == N_BASELINES * 3 * NSPW  # 3 min of 60 s
+
+
+def test_primary_beam_attenuates_off_axis_source(tmp_path):
+    """A flat-spectrum 1 Jy source 5' off axis is seen at the EVLA beam's response there.
+
+    Expected, by hand: a Gaussian beam of FWHM 42'/f[GHz] (the VLA's, close to
+    CASA's polynomial model near the centre), exp(-4 ln2 (5'/FWHM)^2): about
+    0.85 at 2.03 GHz down to 0.61 at 3.53 GHz.
+    """
+    sky = tmp_path / "sky.json"
+    sky.write_text("[[5.0, 0, 1.0, 0.0, null]]")
+    out = tmp_path / "offaxis.ms"
+    run(out, "--sources", sky, "--noise", "0Jy", "--hours", "0.05")
+    c = read(out, "DATA", "DATA_DESC_ID")
+    for k, f_ghz in enumerate(FIRST_CHAN_GHZ):
+        amp = np.abs(c["DATA"][:, 0, c["DATA_DESC_ID"] == k]).mean()
+        expected = math.exp(-4 * math.log(2) * (5.0 * f_ghz / 42.0) ** 2)
+        assert amp == pytest.approx(expected, abs=0.05), (f_ghz, amp, expected)
+
+
+def test_sources_file(tmp_path):
+    """One unresolved 1 Jy source at the phase centre, flat spectrum: every visibility is 1 Jy."""
+    sky = tmp_path / "sky.json"
+    sky.write_text("[[0, 0, 1.0, 0.0, null]]")
+    out = tmp_path / "one.ms"
+    run(out, "--sources", sky, "--noise", "0Jy", "--hours", "0.05")
+    data = read(out, "DATA")["DATA"]
+    np.testing.assert_allclose(data, 1.0, atol=1e-4)
