@@ -43,11 +43,11 @@ weighting = 'natural'
 robust = 0.5
 
 # ---- iteration control
-niter = 0
+niter = 1000
 gain = 0.1
-threshold = '0.0Jy'
+threshold = "0.01Jy"
 nsigma = 0.0
-cycleniter = -1
+cycleniter = 100
 cyclefactor = 1.0
 minpsffraction = 0.05
 maxpsffraction = 0.8

@@ -4,7 +4,8 @@
 
 Every row goes to exactly one sub-MS and no integration is split.  Writes the
 sub-MSes, the plan products/partitions.json and, last, the gridding sub-DAG
-products/allImagers.dag.  The input MS is only read.  Sub-MSes that an earlier
+products/allImagers.dag, with the DAGs of the later major cycles
+(products/cycle<c>.dag, products/majorCycles.dag).  The input MS is only read.  Sub-MSes that an earlier
 try finished (same plan) are kept.
 """
 import os
@@ -23,9 +24,18 @@ def main():
     for k, r in enumerate(ranges, start=1):
         plan["parts"].append(make_part(vis, times, counts, r, k))
     dagutils.write_plan(plan)
-    dagutils.write_text_atomic(dagutils.SUBDAG, dagutils.gridding_subdag(plan))
+    write_dags(plan, dagutils.max_cycles(params))
     print(f"MSpartition: {len(ranges)} sub-MSes of at most {maxsize} bytes; "
-          f"wrote {dagutils.SUBDAG}")
+          f"wrote {dagutils.SUBDAG} and {dagutils.MAJORCYCLES}")
+
+
+def write_dags(plan, ncycles):
+    """The gridding sub-DAG of cycle 0 and the DAGs of the major cycles after it."""
+    for c in range(1, ncycles + 1):
+        path = os.path.join(dagutils.PRODUCTS, f"cycle{c}.dag")
+        dagutils.write_text_atomic(path, dagutils.cycle_subdag(plan, c))
+    dagutils.write_text_atomic(dagutils.MAJORCYCLES, dagutils.major_cycles_dag(ncycles))
+    dagutils.write_text_atomic(dagutils.SUBDAG, dagutils.gridding_subdag(plan))
 
 
 def make_part(vis, times, counts, r, k):

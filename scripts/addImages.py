@@ -8,7 +8,6 @@ sum of weights of that cycle's gridding).  Each stage is built in a scratch
 folder and moved into place when complete.
 """
 import os
-import shutil
 import sys
 
 import dagutils
@@ -38,11 +37,11 @@ def add_residual(params, parts, cycle):
     work = dagutils.fresh_dir(final + ".tmp")
     image = dagutils.image_base(work, params)
     partnames = [dagutils.image_base(dagutils.part_dir("cycle", p, cycle), params) for p in parts]
-    link_psf_products(params, image)
+    dagutils.link_images(psf_image(params), image, ["psf", "weight", "pb"])
     # tclean's residual carries the sum of weights of its own gridding, which
     # differs from the PSF's for awproject: keep the PSF's only where the
     # residual gridding has no term of its own.
-    copy_images(psf_image(params), image, "sumwt")
+    dagutils.copy_images(psf_image(params), image, ["sumwt"])
     synthesis.sum_images(partnames, image, "sumwt")
     synthesis.normalize_residual(params, image, partnames)
     dagutils.publish_dir(work, final)
@@ -53,18 +52,6 @@ def psf_image(params):
     return dagutils.image_base(dagutils.stage_dir("psf"), params)
 
 
-def link_psf_products(params, image):
-    """Make the cycle's image set complete: link the PSF stage's psf, weight and pb."""
-    psf = psf_image(params)
-    for kind in ("psf", "weight", "pb"):
-        for path in synthesis.image_names(psf, kind):
-            target = os.path.relpath(path, os.path.dirname(image))
-            os.symlink(target, image + path[len(psf):])
-
-
-def copy_images(source, image, kind):
-    for path in synthesis.image_names(source, kind):
-        shutil.copytree(path, image + path[len(source):])
 
 
 if __name__ == "__main__":

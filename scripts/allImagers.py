@@ -4,6 +4,9 @@
 
 Cycle 0 makes the sub-MS's PSF, weight and sum of weights
 (products/parts/psf/PART) and its first residual (products/parts/cycle0/PART).
+Cycle c > 0 predicts the model of the minor cycle before
+(products/minor<c-1>/predict, linked, only read) and makes the residual
+(products/parts/cycle<c>/PART).
 Images are made in a scratch folder and moved into place when complete, so a
 retried job starts clean and a finished product is never half-written.  The
 CF cache is only read.
@@ -20,15 +23,20 @@ def main(part, subms, cycle):
     cycle = int(cycle)
     if cycle == 0:
         grid_part(params, subms, dagutils.part_dir("psf", part), synthesis.grid_psf)
-    grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), synthesis.grid_residual)
+    model = dagutils.image_base(os.path.join(dagutils.minor_dir(cycle - 1), "predict"), params)
+    grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), synthesis.grid_residual,
+              model if cycle > 0 else None)
 
 
-def grid_part(params, subms, final, grid):
+def grid_part(params, subms, final, grid, model=None):
     if os.path.isdir(final):
         print(f"allImagers: {final} exists from an earlier try; kept")
         return
     work = dagutils.fresh_dir(final + ".tmp")
-    grid(params, subms, dagutils.image_base(work, params))
+    image = dagutils.image_base(work, params)
+    if model:
+        dagutils.link_images(model, image, ["model"])
+    grid(params, subms, image)
     dagutils.publish_dir(work, final)
     print(f"allImagers: wrote {final}")
 

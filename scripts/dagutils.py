@@ -12,6 +12,12 @@ Layout of one run's products (relative to the run directory):
     products/parts/cycle<c>/n<k>/<img>.*  un-normalized residual, sumwt of sub-MS k, cycle c
     products/psf/<img>.*                summed, normalized PSF, weight, pb (and PSF sumwt)
     products/cycle<c>/<img>.*           summed, normalized residual of major cycle c
+    products/minor<c>/record.json       the minor cycle run on that residual: iteration records
+    products/minor<c>/<img>.model.*     the model after it, and the mask
+    products/minor<c>/predict/<img>.*   that model as the gridders predict it (divided by weight)
+    products/cycle<c>.dag               the DAG of major cycle c > 0: grid, add, deconvolve
+    products/majorCycles.dag            cycles 1..N, each skipped once tclean's rules said stop
+    products/final/<img>.*              restored images, alpha, pb (pbcor), summary
     logs/                               per-node stdout/stderr, CASA logs
 """
 import bisect
@@ -26,7 +32,9 @@ import parameters
 PRODUCTS = "products"
 SUBDAG = os.path.join(PRODUCTS, "allImagers.dag")
 PLAN = os.path.join(PRODUCTS, "partitions.json")
+MAJORCYCLES = os.path.join(PRODUCTS, "majorCycles.dag")
 GRIDDING_RETRIES = 2
+SKIP_EXIT = 99
 
 
 class PartitionError(ValueError):
@@ -55,8 +63,63 @@ def part_dir(stage, part, cycle=None):
     return os.path.join(PRODUCTS, "parts", name, part)
 
 
+def minor_dir(cycle):
+    return os.path.join(PRODUCTS, f"minor{cycle}")
+
+
 def image_base(folder, params):
     return os.path.join(folder, os.path.basename(params["imagename"]))
+
+
+def max_cycles(params):
+    """How many major cycles after the first the DAG holds (nmajor, else maxmajorcycles)."""
+    if params["niter"] == 0:
+        return 0
+    return params["nmajor"] if params["nmajor"] >= 0 else params["maxmajorcycles"]
+
+
+def read_record(cycle):
+    """The minor-cycle record of a cycle, or None if that cycle has not finished."""
+    path = os.path.join(minor_dir(cycle), "record.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def last_cycle():
+    """The cycle whose record says stop (the run's last), or None if none does yet."""
+    cycle = 0
+    while (record := read_record(cycle)) is not None:
+        if record["stopcode"] != 0:
+            return cycle
+        cycle += 1
+    return None
+
+
+# ---------------------------------------------------------------- image sets
+def link_images(source, image, kinds):
+    """Symbolic links image.<kind>[.ttN] -> source.<kind>[.ttN] (relative)."""
+    for kind in kinds:
+        for path in image_paths(source, kind):
+            target = os.path.relpath(path, os.path.dirname(image))
+            os.symlink(target, image + path[len(source):])
+
+
+def copy_images(source, image, kinds):
+    for kind in kinds:
+        for path in image_paths(source, kind):
+            shutil.copytree(path, image + path[len(source):], symlinks=False)
+
+
+def image_paths(imagename, kind):
+    """Existing images of one kind: a single image or its Taylor terms."""
+    names = [f"{imagename}.{kind}"] if os.path.exists(f"{imagename}.{kind}") else []
+    term = 0
+    while os.path.exists(f"{imagename}.{kind}.tt{term}"):
+        names.append(f"{imagename}.{kind}.tt{term}")
+        term += 1
+    return names
 
 
 # ---------------------------------------------------------------- atomic products
@@ -212,6 +275,37 @@ def gridding_subdag(plan, cycle=0):
                   f'VARS {node} part="{p["part"]}" subms="{p["subms"]}" cycle="{cycle}"',
                   f"RETRY {node} {GRIDDING_RETRIES}", ""]
     return "\n".join(lines)
+
+
+def cycle_subdag(plan, cycle):
+    """Text of products/cycle<c>.dag: grid every sub-MS, add, then deconvolve."""
+    gridding = [f"allImagers_c{cycle}_{p['part']}" for p in plan["parts"]]
+    lines = [gridding_subdag(plan, cycle),
+             f"JOB addImages_c{cycle} htc/addImages.htc",
+             f'VARS addImages_c{cycle} cycle="{cycle}"',
+             f"RETRY addImages_c{cycle} 1", "",
+             f"JOB deconvolve_c{cycle} htc/deconvolve.htc",
+             f'VARS deconvolve_c{cycle} cycle="{cycle}"',
+             f"RETRY deconvolve_c{cycle} 1", "",
+             f"PARENT {' '.join(gridding)} CHILD addImages_c{cycle}",
+             f"PARENT addImages_c{cycle} CHILD deconvolve_c{cycle}", ""]
+    return "\n".join(lines)
+
+
+def major_cycles_dag(ncycles):
+    """Text of products/majorCycles.dag: cycles 1..n in a chain, each skipped once stopped."""
+    lines = ["# Written by scripts/MSpartition.py: the major cycles after the first.",
+             "# A cycle's PRE script exits 99 (PRE_SKIP: the cycle counts as done) once",
+             "# the deconvolve job of the cycle before it found tclean's stopping rules met.", ""]
+    for c in range(1, ncycles + 1):
+        lines += [f"SUBDAG EXTERNAL cycle{c} {PRODUCTS}/cycle{c}.dag",
+                  f"SCRIPT PRE cycle{c} scripts/runjob skipCycle.py {c}",
+                  f"PRE_SKIP cycle{c} {SKIP_EXIT}", ""]
+    lines += [f"PARENT cycle{c} CHILD cycle{c + 1}" for c in range(1, ncycles)]
+    if ncycles == 0:  # DAGMan wants at least one node
+        lines.append("# niter = 0 or nmajor = 0: no major cycle after the first.\n"
+                     "JOB noMajorCycles htc/deconvolve.htc NOOP")
+    return "\n".join(lines) + "\n"
 
 
 def read_plan(path=PLAN):

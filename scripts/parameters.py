@@ -22,8 +22,9 @@ DEFAULT_FILE = os.path.join("params", "imaging.py")
 
 # The decomposition's own parameters: name -> (default, type, description).
 DECOMPOSITION = {
-    "maxsubmssize": ("2GB", str, "largest size of one sub-MS, e.g. '500MB', '100GB'"),
+    "maxsubmssize": ("2GB", (str, int), "largest size of one sub-MS, e.g. '500MB', '100GB'"),
     "jobresources": ({}, dict, "HTCondor resources per job kind, overriding JOBRESOURCES"),
+    "maxmajorcycles": (20, int, "most major cycles after the first when nmajor = -1"),
 }
 
 # HTCondor resources per job kind (the keys of `jobresources`).
@@ -31,6 +32,8 @@ JOBRESOURCES = {
     "MSpartition": {"request_cpus": 1, "request_memory": "2GB", "request_disk": "1GB"},
     "allImagers": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
     "addImages": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
+    "deconvolve": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
+    "restore": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
 }
 
 # What the DAG decomposition supports (a subset of tclean's allowed values).
@@ -40,6 +43,7 @@ SUPPORTED = {
     "weighting": ("natural",),
     "deconvolver": ("hogbom", "clark", "multiscale", "mtmfs"),
     "savemodel": ("none",),
+    "usemask": ("user", "pb"),
     "interactive": (False,),
     "parallel": (False,),
     "outlierfile": ("",),
@@ -170,6 +174,13 @@ def check_supported(params, path):
 
 def check_decomposition(params, path):
     parse_size(params["maxsubmssize"], "maxsubmssize")
+    for name, (_, kind, what) in DECOMPOSITION.items():
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(params[name], kinds) or isinstance(params[name], bool):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise ParameterError(f"{path}: {name} = {params[name]!r} must be a {names} ({what})")
+    if params["maxmajorcycles"] < 0:
+        raise ParameterError(f"{path}: maxmajorcycles = {params['maxmajorcycles']} must be >= 0")
     for kind, res in params["jobresources"].items():
         if kind not in JOBRESOURCES or not isinstance(res, dict):
             raise ParameterError(f"{path}: jobresources[{kind!r}]: job kinds are "

@@ -5,14 +5,14 @@ read as the algorithm.  The sequences follow casatasks' own
 `imagerhelpers/imager_base.py` (serial tclean) and
 `imager_parallel_continuum.py` (tclean(parallel=True)).
 """
-import glob
 import os
 import re
 import shutil
 
 import casaenv  # noqa: F401  (offline CASA site configuration, before casatools)
 from casatasks.private.imagerhelpers.input_parameters import ImagerParameters
-from casatools import synthesisimager, synthesisnormalizer
+from dagutils import image_paths
+from casatools import iterbotsink, synthesisdeconvolver, synthesisimager, synthesisnormalizer
 
 # tclean's parameter names that ImagerParameters spells differently (task_tclean.py).
 RENAMES = {"vis": "msname", "timerange": "timestr", "uvrange": "uvdist",
@@ -85,9 +85,10 @@ def grid_residual(params, msname, partname):
 
 
 def normalizer(params, imagename, partnames):
-    """A synthesisnormalizer gathering the given partial images into imagename."""
+    """A synthesisnormalizer on imagename, gathering the given partial images if any."""
     norm = imager_parameters(params, imagename=imagename).getNormPars()["0"]
-    norm["partimagenames"] = list(partnames)
+    if partnames:
+        norm["partimagenames"] = list(partnames)
     pn = synthesisnormalizer()
     pn.setupnormalizer(normpars=norm)
     return pn
@@ -116,14 +117,40 @@ def normalize_residual(params, imagename, partnames):
         pn.done()
 
 
-def image_names(imagename, kind):
-    """Existing images of one kind: a single image or its Taylor terms."""
-    return sorted(glob.glob(f"{imagename}.{kind}")) + sorted(glob.glob(f"{imagename}.{kind}.tt*"))
+def open_deconvolver(params, imagename):
+    """A synthesisdeconvolver on one image set (psf, residual, model, mask, pb)."""
+    ip = imager_parameters(params, imagename=imagename)
+    sd = synthesisdeconvolver()
+    sd.setupdeconvolution(decpars=ip.getDecPars()["0"])
+    return sd
 
 
-def remove_images(imagename):
-    for path in glob.glob(imagename + ".*"):
-        shutil.rmtree(path)
+def iteration_bot(params):
+    """A fresh iteration bot with tclean's iteration parameters."""
+    bot = iterbotsink()
+    bot.setupiteration(iterpars=imager_parameters(params).getIterPars())
+    return bot
+
+
+def divide_model(params, imagename):
+    """Turn imagename.model into what the gridders predict from (tclean's dividemodelbyweight)."""
+    pn = normalizer(params, imagename, [])
+    try:
+        pn.dividemodelbyweight()
+    finally:
+        pn.done()
+
+
+def restore(params, imagename):
+    """Restored images (and alpha for mtmfs); pb-corrected ones if pbcor."""
+    sd = open_deconvolver(params, imagename)
+    try:
+        sd.checkrestoringbeam()
+        sd.restore()
+        if params["pbcor"]:
+            sd.pbcor()
+    finally:
+        sd.done()
 
 
 def sum_images(partnames, imagename, kind):
@@ -133,7 +160,7 @@ def sum_images(partnames, imagename, kind):
     """
     from casatools import image
     ia = image()
-    for term in image_names(partnames[0], kind):
+    for term in image_paths(partnames[0], kind):
         suffix = term[len(partnames[0]):]
         total = None
         for part in partnames:

@@ -1,0 +1,100 @@
+"""deconvolve: the minor cycle on the summed residual of one major cycle.
+
+    deconvolve.py CYCLE
+
+Reads the normalized residual of major cycle CYCLE (products/cycle<CYCLE>),
+brings tclean's iteration control to where tclean's would be (see
+iteration.py), asks it whether to stop and, if not, runs the minor cycle
+(synthesisdeconvolver with the run's deconvolver, scales, gain and mask) on
+the model of the cycle before.  Writes products/minor<CYCLE>: record.json
+(this cycle's iteration records, stop code, iterations, peak residual), the
+updated model and mask, and the model divided by weight for the next major
+cycle's gridding (predict/).  Built in a scratch folder, moved into place
+when complete; earlier cycles' products are only read.
+"""
+import os
+import sys
+
+import dagutils
+import iteration
+import synthesis
+
+RESIDUAL_SET = ("psf", "weight", "pb", "sumwt")
+
+
+def main(cycle):
+    params = dagutils.load_params()
+    cycle = int(cycle)
+    final = dagutils.minor_dir(cycle)
+    work = dagutils.fresh_dir(final + ".tmp")
+    image = dagutils.image_base(work, params)
+    record = deconvolve(params, cycle, image)
+    if record["stopcode"] == 0:
+        make_predict_model(params, work, image)
+    dagutils.write_text_atomic(os.path.join(work, "record.json"), dump(record))
+    dagutils.publish_dir(work, final)
+    print(f"deconvolve: cycle {cycle}: {iteration.STOP_REASONS[record['stopcode']]}; "
+          f"{record['iterdone']} iterations in all; wrote {final}")
+
+
+def deconvolve(params, cycle, image):
+    """Set up the image set, replay earlier cycles, run this one; return its record."""
+    assemble(params, cycle, image)
+    if params["niter"] == 0:
+        return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
+                "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
+    bot, sd = synthesis.iteration_bot(params), synthesis.open_deconvolver(params, image)
+    try:
+        nmajor = dagutils.max_cycles(params)
+        for k in range(cycle):
+            iteration.drive(bot, iteration.Replay(dagutils.read_record(k)["calls"]), k, nmajor)
+        live = iteration.Live(sd)
+        stop = iteration.drive(bot, live, cycle, nmajor)
+        return summarize(cycle, stop, live.calls, bot.getiterationsummary())
+    finally:
+        sd.done()
+        bot.done()
+
+
+def assemble(params, cycle, image):
+    """This cycle's image set: its residual (copied: the minor cycle updates it), the
+    PSF stage's images (linked), and the model and mask of the cycle before (copied)."""
+    residual = dagutils.image_base(dagutils.stage_dir("cycle", cycle), params)
+    dagutils.copy_images(residual, image, ["residual"])
+    dagutils.link_images(residual, image, RESIDUAL_SET)
+    if cycle > 0:
+        before = dagutils.image_base(dagutils.minor_dir(cycle - 1), params)
+        dagutils.copy_images(before, image, ["model", "mask"])
+
+
+def summarize(cycle, stop, calls, summary):
+    inits = [rec for kind, rec in calls if kind == "init"]
+    peak = iteration.from_json(inits[-1]).get("peakresidual") if inits else None
+    return {"cycle": cycle, "stopcode": int(stop), "calls": calls,
+            "iterdone": int(summary["iterdone"]), "peakresidual": to_float(peak),
+            "stopreason": iteration.STOP_REASONS[int(stop)]}
+
+
+def make_predict_model(params, work, image):
+    """The model as the gridders predict it: divided by the weight, as tclean does."""
+    predict = dagutils.image_base(os.path.join(work, "predict"), params)
+    os.makedirs(os.path.dirname(predict))
+    dagutils.copy_images(image, predict, ["model"])
+    dagutils.link_images(image, predict, ["weight", "pb", "sumwt", "psf"])
+    synthesis.divide_model(params, predict)
+
+
+def to_float(value):
+    try:
+        return float(max(value)) if hasattr(value, "__len__") else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def dump(record):
+    import json
+    return json.dumps(record, indent=1) + "\n"
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,62 @@
+"""restore: the final images, once the major cycles have stopped.
+
+    restore.py
+
+Takes the residual of the last major cycle and the model that made it,
+restores them with the PSF's beam (every Taylor term, alpha and alpha.error
+for mtmfs, pbcor images when pbcor=True) and writes products/final with a
+summary of the run (summary.json, summary.txt).
+"""
+import json
+import os
+import sys
+
+import dagutils
+import synthesis
+
+LINKED = ("psf", "weight", "pb", "sumwt")
+
+
+def main():
+    params = dagutils.load_params()
+    last = dagutils.last_cycle()
+    if last is None:
+        sys.exit("restore: no major cycle has stopped yet (see products/minor*/record.json)")
+    final = dagutils.stage_dir("final")
+    work = dagutils.fresh_dir(final + ".tmp")
+    image = dagutils.image_base(work, params)
+    residual = dagutils.image_base(dagutils.stage_dir("cycle", last), params)
+    dagutils.copy_images(residual, image, ["residual"])
+    dagutils.link_images(residual, image, LINKED)
+    if last > 0:
+        model = dagutils.image_base(dagutils.minor_dir(last - 1), params)
+        dagutils.copy_images(model, image, ["model", "mask"])
+    synthesis.restore(params, image)
+    write_summary(work, summary(last))
+    dagutils.publish_dir(work, final)
+    print(f"restore: wrote {final}")
+
+
+def summary(last):
+    records = [dagutils.read_record(c) for c in range(last + 1)]
+    return {"majorcycles": last, "iterdone": records[-1]["iterdone"],
+            "stopcode": records[-1]["stopcode"], "stopreason": records[-1]["stopreason"],
+            "cycles": [{"cycle": r["cycle"], "peakresidual": r["peakresidual"],
+                        "iterdone": r["iterdone"]} for r in records]}
+
+
+def write_summary(folder, s):
+    with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump(s, f, indent=1)
+    lines = [f"major cycles after the first: {s['majorcycles']}",
+             f"minor-cycle iterations: {s['iterdone']}",
+             f"stopped: {s['stopreason']} (tclean stop code {s['stopcode']})",
+             "", "cycle  peak residual before its minor cycle  iterations done after it"]
+    lines += [f"{c['cycle']:5d}  {c['peakresidual'] if c['peakresidual'] is not None else '-':>36}"
+              f"  {c['iterdone']:>24}" for c in s["cycles"]]
+    with open(os.path.join(folder, "summary.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
