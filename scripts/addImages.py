@@ -5,7 +5,8 @@
 Cycle 0 first makes products/psf (PSF, weight, primary beam and the PSF's sum
 of weights); every cycle makes products/cycle<CYCLE> (the residual, with the
 sum of weights of that cycle's gridding).  Each stage is built in a scratch
-folder and moved into place when complete.
+folder and moved into place when complete; one that exists is kept, so a
+re-run continues from what finished.
 """
 import os
 import sys
@@ -34,6 +35,9 @@ def add_psf(params, parts):
 
 def add_residual(params, parts, cycle):
     final = dagutils.stage_dir("cycle", cycle)
+    if os.path.isdir(final):
+        print(f"addImages: {final} exists from an earlier try; kept")
+        return
     work = dagutils.fresh_dir(final + ".tmp")
     image = dagutils.image_base(work, params)
     partnames = [dagutils.image_base(dagutils.part_dir("cycle", p, cycle), params) for p in parts]

@@ -11,6 +11,7 @@ Images are made in a scratch folder and moved into place when complete, so a
 retried job starts clean and a finished product is never half-written.  The
 CF cache is only read.
 """
+import functools
 import os
 import sys
 
@@ -22,7 +23,8 @@ def main(part, subms, cycle):
     params = dagutils.load_params()
     cycle = int(cycle)
     if cycle == 0:
-        grid_part(params, subms, dagutils.part_dir("psf", part), synthesis.grid_psf)
+        grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1))
+        grid_part(params, subms, dagutils.part_dir("psf", part), grid_psf)
     model = dagutils.image_base(os.path.join(dagutils.minor_dir(cycle - 1), "predict"), params)
     grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), synthesis.grid_residual,
               model if cycle > 0 else None)

@@ -10,7 +10,8 @@ the model of the cycle before.  Writes products/minor<CYCLE>: record.json
 (this cycle's iteration records, stop code, iterations, peak residual), the
 updated model and mask, and the model divided by weight for the next major
 cycle's gridding (predict/).  Built in a scratch folder, moved into place
-when complete; earlier cycles' products are only read.
+when complete (one that exists is kept); earlier cycles' products are only
+read.
 """
 import os
 import sys
@@ -26,6 +27,9 @@ def main(cycle):
     params = dagutils.load_params()
     cycle = int(cycle)
     final = dagutils.minor_dir(cycle)
+    if dagutils.read_record(cycle) is not None:
+        print(f"deconvolve: {final} exists from an earlier try; kept")
+        return
     work = dagutils.fresh_dir(final + ".tmp")
     image = dagutils.image_base(work, params)
     record = deconvolve(params, cycle, image)

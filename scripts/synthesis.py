@@ -66,11 +66,17 @@ def make_cfcache(params, scratch):
     return cflist
 
 
-def grid_psf(params, msname, partname):
-    """Grid one MS into un-normalized PSF, weight and sum-of-weight images."""
+def grid_psf(params, msname, partname, makepb=False):
+    """Grid one MS into un-normalized PSF, weight and sum-of-weight images.
+
+    With makepb, also the primary beam of the image's frequencies, as
+    tclean(parallel=True) makes it on its first node.
+    """
     si = open_imager(params, msname, partname)
     try:
         si.makepsf()
+        if makepb:
+            si.makepb()
     finally:
         si.done()
 

@@ -78,11 +78,15 @@ def shared(session_dir, sim_ms):
 
 @pytest.fixture(scope="session")
 def tclean_started(session_dir, sim_ms):
-    """Monolithic tclean(niter=0) with its own CF cache, started in the background."""
+    """Monolithic tclean(niter=0) with its own CF cache, started in the background.
+
+    Its cache is made by tclean itself, so the first-cycle tests also hold the
+    project's CF cache (`make cfs`) against tclean's.
+    """
     refdir = session_dir / "tclean"
     refdir.mkdir()
     args = [PYTHON, ROOT / "tests" / "tclean_reference.py", ROOT / "params" / "imaging.py",
-            sim_ms, refdir / "ref"]
+            sim_ms, refdir / "ref", "niter=0"]
     log = open(refdir / "tclean.out", "w")
     proc = subprocess.Popen([str(a) for a in args], cwd=refdir, env=casa_env(refdir),
                             stdout=log, stderr=subprocess.STDOUT)

@@ -6,8 +6,11 @@ The parameters are the assignments of PARAMFILE as a user wrote them (read as
 literals, later ones winning), passed straight to CASA's tclean, with vis,
 imagename and cfcache (a fresh one beside the images) replaced, and the
 decomposition's own parameters left out.  Extra name=value overrides are
-Python literals.
+Python literals (cfcache among them: then that cache is used).  tclean's
+return value (iterations, major cycles, stop code) is written to
+IMAGENAME.summary.json.
 """
+import json
 import ast
 import sys
 
@@ -18,14 +21,20 @@ import parameters  # noqa: E402
 
 def main(paramfile, vis, imagename, *overrides):
     args = parameters.read_assignments(paramfile)
+    overridden = {}
     for item in overrides:
         name, value = item.split("=", 1)
-        args[name] = ast.literal_eval(value)
+        overridden[name] = ast.literal_eval(value)
     for name in parameters.DECOMPOSITION:
         args.pop(name, None)
-    args.update(vis=vis, imagename=imagename, cfcache=imagename + ".cf")
+    args.update(vis=vis, imagename=imagename)
+    args["cfcache"] = imagename + ".cf"
+    args.update(overridden)
     from casatasks import tclean
-    tclean(**args)
+    summary = tclean(**args) or {}
+    keep = {k: summary[k] for k in ("iterdone", "nmajordone", "stopcode") if k in summary}
+    with open(imagename + ".summary.json", "w") as f:
+        json.dump({k: int(v) for k, v in keep.items()}, f)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def test_allimagers_job(tmp_path, monkeypatch):
 @pytest.mark.parametrize("htc, vars_, args", [
     ("MSpartition.htc", {"JOB": "MSpartition"}, '"MSpartition.py"'),
     ("addImages.htc", {"JOB": "addImages", "cycle": "0"}, '"addImages.py 0"'),
+    ("deconvolve.htc", {"JOB": "deconvolve_c3", "cycle": "3"}, '"deconvolve.py 3"'),
+    ("restore.htc", {"JOB": "restore"}, '"restore.py"'),
 ])
 def test_static_jobs(tmp_path, monkeypatch, htc, vars_, args):
     sub = submit(htc, vars_, tmp_path, monkeypatch)
@@ -62,8 +64,14 @@ def test_static_jobs(tmp_path, monkeypatch, htc, vars_, args):
     assert sub.expand("request_memory") in ("2GB", "4GB")
 
 
+def test_cycle_dags_match_golden():
+    assert dagutils.cycle_subdag(PLAN, 2) == (GOLDEN / "cycle2.dag").read_text()
+    assert dagutils.major_cycles_dag(3) == (GOLDEN / "majorCycles.dag").read_text()
+
+
 def test_top_level_dag_structure():
-    """The static DAG: MSpartition -> SUBDAG allImagers (written at run time) -> addImages."""
+    """The static DAG: MSpartition -> allImagers (cycle 0, written at run time) -> addImages
+    -> deconvolve -> majorCycles (written at run time) -> restore."""
     lines = [l.split() for l in (ROOT / "dag" / "condor_imaging.dag").read_text().splitlines()
              if l.strip() and not l.startswith("#")]
     assert ["JOB", "MSpartition", "htc/MSpartition.htc"] in lines
@@ -71,4 +79,8 @@ def test_top_level_dag_structure():
     assert ["JOB", "addImages", "htc/addImages.htc"] in lines
     assert ["PARENT", "MSpartition", "CHILD", "allImagers"] in lines
     assert ["PARENT", "allImagers", "CHILD", "addImages"] in lines
+    assert ["PARENT", "addImages", "CHILD", "deconvolve"] in lines
+    assert ["PARENT", "deconvolve", "CHILD", "majorCycles"] in lines
+    assert ["SUBDAG", "EXTERNAL", "majorCycles", dagutils.MAJORCYCLES] in lines
+    assert ["PARENT", "majorCycles", "CHILD", "restore"] in lines
     assert ["SCRIPT", "PRE", "MSpartition", "scripts/runjob", "prepareRun.py"] in lines

@@ -31,7 +31,7 @@ def cache_before(frozen_cfcache):
 def dag_run(request, session_dir, shared, sim_ms, frozen_cfcache, cache_before):
     nparts = request.param
     rundir = new_run(session_dir / f"first_cycle_{nparts}",
-                     {**shared, "maxsubmssize": size_for(nparts, sim_ms)})
+                     {**shared, "maxsubmssize": size_for(nparts, sim_ms), "niter": 0})
     run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
     return nparts, rundir
 

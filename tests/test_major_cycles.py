@@ -1,0 +1,128 @@
+"""Iterative imaging through the DAG equals monolithic tclean on the same data.
+
+With niter large enough for several major cycles (params/imaging.py's
+defaults), the DAG's restored image.tt0 equals tclean's to 1e-3 of the peak
+where the primary beam exceeds pblimit; it takes as many major cycles, its
+iterations are within 1%, it stops for the same reason; image.tt1 and alpha
+agree where the image is above ten times the noise.  For 1 and 3 sub-MSes
+with awproject, and for 2 sub-MSes with the standard gridder (no CFs).  A run
+stopped in the middle of a cycle and started again finishes with the same
+images.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+import imagecompare as ic
+from conftest import PYTHON, ROOT, casa_env, new_run, run
+from test_first_cycle import size_for
+
+PBLIMIT = 0.2
+CASES = {  # name: (number of sub-MSes, overrides)
+    "awproject-1": (1, {}),
+    "awproject-3": (3, {}),
+    "standard-2": (2, {"gridder": "standard", "cfcache": "", "wbawp": False,
+                       "conjbeams": False, "aterm": False}),
+}
+
+
+@pytest.fixture(scope="module")
+def references(session_dir, sim_ms, shared, cf_run):
+    """tclean, iterating, for each gridder; awproject on a copy of the session's cache."""
+    refs = {}
+    for gridder in ("awproject", "standard"):
+        folder = session_dir / f"tclean_{gridder}"
+        folder.mkdir()
+        extra = [f"{k}={v!r}" for k, v in CASES["standard-2"][1].items()] \
+            if gridder == "standard" else [f"cfcache={str(folder / 'ref.cf')!r}"]
+        if gridder == "awproject":
+            shutil.copytree(shared["cfcache"], folder / "ref.cf")
+        run([PYTHON, ROOT / "tests" / "tclean_reference.py", ROOT / "params" / "imaging.py",
+             sim_ms, folder / "ref", *extra], cwd=folder)
+        refs[gridder] = folder / "ref"
+    return refs
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def dag_run(request, session_dir, shared, sim_ms, cf_run):
+    nparts, overrides = CASES[request.param]
+    rundir = new_run(session_dir / f"major_{request.param}",
+                     {**shared, "maxsubmssize": size_for(nparts, sim_ms), **overrides})
+    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+    gridder = overrides.get("gridder", "awproject")
+    return request.param, rundir / "products" / "final", gridder
+
+
+def tclean_summary(ref):
+    with open(f"{ref}.summary.json") as f:
+        return json.load(f)
+
+
+def test_restored_image_equals_tclean(dag_run, references):
+    name, final, gridder = dag_run
+    ref = references[gridder]
+    region = ic.pb_region(f"{ref}.pb.tt0", PBLIMIT) if gridder == "awproject" else slice(None)
+    diff = ic.relative_difference(str(final / "ctb80.image.tt0"), f"{ref}.image.tt0", region)
+    assert diff <= 1e-3, f"{name}: image.tt0 differs by {diff:.2e} of the peak"
+
+
+def test_same_cycles_iterations_and_stop(dag_run, references):
+    name, final, gridder = dag_run
+    ours = json.loads((final / "summary.json").read_text())
+    theirs = tclean_summary(references[gridder])
+    assert theirs["nmajordone"] >= 3, "the case should take several major cycles"
+    assert ours["majorcycles"] + 1 == theirs["nmajordone"]  # tclean counts the first one too
+    assert abs(ours["iterdone"] - theirs["iterdone"]) <= 0.01 * theirs["iterdone"]
+    assert ours["stopcode"] == theirs["stopcode"]
+
+
+def test_tt1_and_alpha_agree_where_bright(dag_run, references):
+    name, final, gridder = dag_run
+    ref = references[gridder]
+    residual = ic.pixels(f"{ref}.residual.tt0")
+    noise = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+    bright = ic.pixels(f"{ref}.image.tt0") > 10 * noise
+    assert bright.sum() > 10, "too few bright pixels to compare"
+    assert ic.relative_difference(str(final / "ctb80.image.tt1"), f"{ref}.image.tt1",
+                                  bright) <= 1e-3
+    alpha, theirs = ic.pixels(str(final / "ctb80.alpha")), ic.pixels(f"{ref}.alpha")
+    assert np.abs(alpha - theirs)[bright].max() <= 1e-3
+
+
+def test_restart_after_stop_mid_cycle(session_dir, shared, sim_ms, cf_run, references):
+    """Stopped while cycle 2 grids, its rescue file lost, started again: it finishes with
+    tclean's images, cycles and iterations, and what had finished (cycle 1's sub-images)
+    is not made again."""
+    rundir = new_run(session_dir / "restart", {**shared, "maxsubmssize": size_for(3, sim_ms)})
+    proc = subprocess.Popen([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"],
+                            cwd=rundir, env=casa_env(rundir / "logs"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(rundir / "products" / "parts" / "cycle2" / "n1", proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) != 0
+    assert not (rundir / "products" / "final").exists()
+    cycle1 = rundir / "products" / "parts" / "cycle1" / "n1"
+    before = os.stat(cycle1).st_mtime_ns
+    for rescue in [*(rundir / "dag").glob("*.rescue*"), *(rundir / "products").glob("*.rescue*")]:
+        rescue.unlink()  # as after a crash: only the products tell what finished
+    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+    assert os.stat(cycle1).st_mtime_ns == before
+    final, ref = rundir / "products" / "final", references["awproject"]
+    ours, theirs = json.loads((final / "summary.json").read_text()), tclean_summary(ref)
+    assert (ours["majorcycles"] + 1, ours["stopcode"]) == (theirs["nmajordone"], theirs["stopcode"])
+    region = ic.pb_region(f"{ref}.pb.tt0", PBLIMIT)
+    assert ic.relative_difference(str(final / "ctb80.image.tt0"), f"{ref}.image.tt0", region) <= 1e-3
+
+
+def wait_for(path, proc, timeout=600):
+    start = time.time()
+    while not path.exists():
+        assert proc.poll() is None, "the run ended before the point where it was to be stopped"
+        assert time.time() - start < timeout, f"{path} did not appear"
+        time.sleep(0.2)
