@@ -54,7 +54,7 @@ maxpsffraction = 0.8
 nmajor = -1
 usemask = 'user'
 mask = ''
-pbcor = False
+pbcor = True
 
 # ---- the decomposition's own parameters
 # Largest size of one sub-MS; the MS is split along time, in whole integrations.

@@ -106,6 +106,17 @@ def link_images(source, image, kinds):
             os.symlink(target, image + path[len(source):])
 
 
+def assemble_cycle(params, cycle, image):
+    """The image set of major cycle c at `image`: its residual (copied: the minor cycle
+    and restoring update it), the PSF stage's images (linked) and, after cycle 0, the
+    model and mask that made the residual (copied)."""
+    residual = image_base(stage_dir("cycle", cycle), params)
+    copy_images(residual, image, ["residual"])
+    link_images(residual, image, ["psf", "weight", "pb", "sumwt"])
+    if cycle > 0:
+        copy_images(image_base(minor_dir(cycle - 1), params), image, ["model", "mask"])
+
+
 def copy_images(source, image, kinds):
     for kind in kinds:
         for path in image_paths(source, kind):

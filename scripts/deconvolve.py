@@ -20,9 +20,6 @@ import dagutils
 import iteration
 import synthesis
 
-RESIDUAL_SET = ("psf", "weight", "pb", "sumwt")
-
-
 def main(cycle):
     params = dagutils.load_params()
     cycle = int(cycle)
@@ -43,7 +40,7 @@ def main(cycle):
 
 def deconvolve(params, cycle, image):
     """Set up the image set, replay earlier cycles, run this one; return its record."""
-    assemble(params, cycle, image)
+    dagutils.assemble_cycle(params, cycle, image)
     if params["niter"] == 0:
         return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
                 "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
@@ -58,17 +55,6 @@ def deconvolve(params, cycle, image):
     finally:
         sd.done()
         bot.done()
-
-
-def assemble(params, cycle, image):
-    """This cycle's image set: its residual (copied: the minor cycle updates it), the
-    PSF stage's images (linked), and the model and mask of the cycle before (copied)."""
-    residual = dagutils.image_base(dagutils.stage_dir("cycle", cycle), params)
-    dagutils.copy_images(residual, image, ["residual"])
-    dagutils.link_images(residual, image, RESIDUAL_SET)
-    if cycle > 0:
-        before = dagutils.image_base(dagutils.minor_dir(cycle - 1), params)
-        dagutils.copy_images(before, image, ["model", "mask"])
 
 
 def summarize(cycle, stop, calls, summary):

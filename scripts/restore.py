@@ -14,9 +14,6 @@ import sys
 import dagutils
 import synthesis
 
-LINKED = ("psf", "weight", "pb", "sumwt")
-
-
 def main():
     params = dagutils.load_params()
     last = dagutils.last_cycle()
@@ -25,12 +22,7 @@ def main():
     final = dagutils.stage_dir("final")
     work = dagutils.fresh_dir(final + ".tmp")
     image = dagutils.image_base(work, params)
-    residual = dagutils.image_base(dagutils.stage_dir("cycle", last), params)
-    dagutils.copy_images(residual, image, ["residual"])
-    dagutils.link_images(residual, image, LINKED)
-    if last > 0:
-        model = dagutils.image_base(dagutils.minor_dir(last - 1), params)
-        dagutils.copy_images(model, image, ["model", "mask"])
+    dagutils.assemble_cycle(params, last, image)
     synthesis.restore(params, image)
     write_summary(work, summary(last))
     dagutils.publish_dir(work, final)

@@ -15,6 +15,18 @@ def pixels(path):
         ia.close()
 
 
+def restoring_beam(path):
+    """(major, minor, position angle) of an image's restoring beam, in its units."""
+    from casatools import image
+    ia = image()
+    ia.open(path)
+    try:
+        beam = ia.restoringbeam()
+    finally:
+        ia.close()
+    return tuple((beam[k]["value"], beam[k]["unit"]) for k in ("major", "minor", "positionangle"))
+
+
 def taylor_terms(imagename, kind):
     """Suffixes ('.psf.tt0', ...) of the images of one kind that exist."""
     names = sorted(glob.glob(f"{imagename}.{kind}")) + sorted(glob.glob(f"{imagename}.{kind}.tt*"))
