@@ -196,7 +196,6 @@ def test_noise_level_and_seed(sims):
     a = read(sims["a"], "DATA")["DATA"]
     a2 = read(sims["a2"], "DATA")["DATA"]
     s7 = read(sims["seed7"], "DATA")["DATA"]
-    clean = read(sims["clean"], "DATA")["DATA"]
     assert np.abs(a).min() > 0
     assert np.array_equal(a, a2)
     assert not np.allclose(a, s7)
