@@ -53,6 +53,8 @@ def test_images_equal_tclean(dag_run, tclean_ref, kind):
     image = rundir / "products" / "cycle0" / "ctb80"
     region = ic.pb_region(f"{tclean_ref}.pb.tt0", PBLIMIT)
     terms = ic.taylor_terms(str(tclean_ref), kind)
+    if kind == "pb":  # pb.tt1 is made at restoration by pbcor: see test_major_cycles
+        terms = [t for t in terms if t == ".pb.tt0"]
     expected = {"psf": 3, "weight": 3, "pb": 1, "residual": 2, "sumwt": 3}[kind]
     assert len(terms) == expected, f"tclean made {terms}"
     for suffix in terms:
