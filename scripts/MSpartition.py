@@ -9,6 +9,7 @@ products/allImagers.dag, with the DAGs of the later major cycles
 try finished (same plan) are kept.
 """
 import os
+import sys
 
 import dagutils
 import parameters
@@ -53,4 +54,7 @@ def make_part(vis, times, counts, r, k):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (dagutils.PartitionError, parameters.ParameterError) as e:
+        sys.exit(f"MSpartition: {e}")

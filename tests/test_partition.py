@@ -109,3 +109,13 @@ def test_plan_refuses_size_below_one_integration():
 
 def test_time_bounds_separate_neighbours():
     assert dagutils.time_bounds([0.0, 10.0, 20.0], (1, 1)) == (5.0, 15.0)
+
+
+def test_size_below_one_integration_stops_with_the_parameter(session_dir, shared):
+    """One integration of the session's MS is 351 baselines x 4 SPWs = 1404 rows (~0.36 MB)
+    plus ~1.1 MB of sub-tables: 1 MB cannot hold it."""
+    rundir = new_run(session_dir / "too_small", {**shared, "maxsubmssize": "1MB"})
+    proc = run([PYTHON, "scripts/MSpartition.py"], cwd=rundir, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("MSpartition: maxsubmssize = ")
+    assert not (rundir / "products" / "subms").exists()
