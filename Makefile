@@ -10,7 +10,7 @@ export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
-.PHONY: setup data cfs run test submit clean distclean
+.PHONY: setup data cfs run test submit pool pool-down clean distclean
 
 ## setup: the Python environment (.venv) with pinned CASA, HTCondor bindings, pytest
 setup: $(VENV)/.installed
@@ -33,8 +33,17 @@ run: data cfs
 	$(PY) scripts/dagrunner.py dag/condor_imaging.dag
 
 ## submit: the same DAG on an HTCondor pool with a shared filesystem
+## (DAGMan passes only a fixed list of variables on to jobs: add IMAGING_PYTHON)
 submit: setup
-	condor_submit_dag dag/condor_imaging.dag
+	condor_submit_dag -include_env IMAGING_PYTHON dag/condor_imaging.dag
+
+## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root);
+## `scripts/pool.sh run condor_submit_dag ...` submits to it
+pool:
+	scripts/pool.sh up
+
+pool-down:
+	scripts/pool.sh down
 
 ## test: the test suite (simulates its own data in a temporary folder)
 test: setup

@@ -16,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
 PYTHON = sys.executable
+STANDARD = {"gridder": "standard", "cfcache": "", "wbawp": False, "conjbeams": False,
+            "aterm": False}  # overrides for a gridder without CFs
 RUN_FILES = ("Makefile", "requirements.txt", "scripts", "htc", "dag", "params")
 
 
@@ -122,3 +124,22 @@ def frozen_cfcache(cf_run, shared):
     subprocess.run(lock + files, check=True)
     yield Path(shared["cfcache"])
     subprocess.run(unlock + files, check=True)
+
+
+@pytest.fixture(scope="session")
+def references(session_dir, sim_ms, shared, cf_run):
+    """tclean, iterating with params/imaging.py, for awproject (on a copy of the session's
+    CF cache) and for the standard gridder."""
+    refs = {}
+    for gridder in ("awproject", "standard"):
+        folder = session_dir / f"tclean_{gridder}"
+        folder.mkdir()
+        if gridder == "awproject":
+            shutil.copytree(shared["cfcache"], folder / "ref.cf")
+            extra = [f"cfcache={str(folder / 'ref.cf')!r}"]
+        else:
+            extra = [f"{k}={v!r}" for k, v in STANDARD.items()]
+        run([PYTHON, ROOT / "tests" / "tclean_reference.py", ROOT / "params" / "imaging.py",
+             sim_ms, folder / "ref", *extra], cwd=folder)
+        refs[gridder] = folder / "ref"
+    return refs

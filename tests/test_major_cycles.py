@@ -11,7 +11,6 @@ images.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -20,33 +19,15 @@ import numpy as np
 import pytest
 
 import imagecompare as ic
-from conftest import PYTHON, ROOT, casa_env, new_run, run
+from conftest import PYTHON, STANDARD, casa_env, new_run, run
 from test_first_cycle import size_for
 
 PBLIMIT = 0.2
 CASES = {  # name: (number of sub-MSes, overrides)
     "awproject-1": (1, {}),
     "awproject-3": (3, {}),
-    "standard-2": (2, {"gridder": "standard", "cfcache": "", "wbawp": False,
-                       "conjbeams": False, "aterm": False}),
+    "standard-2": (2, STANDARD),
 }
-
-
-@pytest.fixture(scope="module")
-def references(session_dir, sim_ms, shared, cf_run):
-    """tclean, iterating, for each gridder; awproject on a copy of the session's cache."""
-    refs = {}
-    for gridder in ("awproject", "standard"):
-        folder = session_dir / f"tclean_{gridder}"
-        folder.mkdir()
-        extra = [f"{k}={v!r}" for k, v in CASES["standard-2"][1].items()] \
-            if gridder == "standard" else [f"cfcache={str(folder / 'ref.cf')!r}"]
-        if gridder == "awproject":
-            shutil.copytree(shared["cfcache"], folder / "ref.cf")
-        run([PYTHON, ROOT / "tests" / "tclean_reference.py", ROOT / "params" / "imaging.py",
-             sim_ms, folder / "ref", *extra], cwd=folder)
-        refs[gridder] = folder / "ref"
-    return refs
 
 
 @pytest.fixture(scope="module", params=list(CASES))
