@@ -44,17 +44,14 @@ def deconvolve(params, cycle, image):
     if params["niter"] == 0:
         return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
                 "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
-    bot, sd = synthesis.iteration_bot(params), synthesis.open_deconvolver(params, image)
-    try:
+    with synthesis.using(synthesis.iteration_bot(params)) as bot, \
+            synthesis.using(synthesis.open_deconvolver(params, image)) as sd:
         nmajor = dagutils.max_cycles(params)
         for k in range(cycle):
             iteration.drive(bot, iteration.Replay(dagutils.read_record(k)["calls"]), k, nmajor)
         live = iteration.Live(sd)
         stop = iteration.drive(bot, live, cycle, nmajor)
         return summarize(cycle, stop, live.calls, bot.getiterationsummary())
-    finally:
-        sd.done()
-        bot.done()
 
 
 def summarize(cycle, stop, calls, summary):

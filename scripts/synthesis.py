@@ -5,6 +5,7 @@ read as the algorithm.  The sequences follow casatasks' own
 `imagerhelpers/imager_base.py` (serial tclean) and
 `imager_parallel_continuum.py` (tclean(parallel=True)).
 """
+import contextlib
 import os
 import re
 import shutil
@@ -18,6 +19,15 @@ from casatools import iterbotsink, synthesisdeconvolver, synthesisimager, synthe
 RENAMES = {"vis": "msname", "timerange": "timestr", "uvrange": "uvdist",
            "observation": "obs", "intent": "state", "gain": "loopgain",
            "smallscalebias": "scalebias"}
+
+
+@contextlib.contextmanager
+def using(tool):
+    """A CASA tool, released (done()) when the block ends."""
+    try:
+        yield tool
+    finally:
+        tool.done()
 
 
 def imager_parameters(params, **overrides):
@@ -54,15 +64,12 @@ def make_cfcache(params, scratch):
     `scratch` names images the imager may leave behind (not needed after).
     """
     grid = imager_parameters(params).getGridPars()["0"]
-    si = open_imager(params, params["vis"], imagename=scratch)
-    try:
+    with using(open_imager(params, params["vis"], imagename=scratch)) as si:
         si.drygridding([""])
         cflist = sorted(f for f in os.listdir(grid["cfcache"]) if re.match(r"CFS", f))
         si.fillcfcache(cflist, grid["gridder"], grid["cfcache"], grid["psterm"],
                        grid["aterm"], grid["conjbeams"])
         si.reloadcfcache()
-    finally:
-        si.done()
     return cflist
 
 
@@ -72,22 +79,16 @@ def grid_psf(params, msname, partname, makepb=False):
     With makepb, also the primary beam of the image's frequencies, as
     tclean(parallel=True) makes it on its first node.
     """
-    si = open_imager(params, msname, partname)
-    try:
+    with using(open_imager(params, msname, partname)) as si:
         si.makepsf()
         if makepb:
             si.makepb()
-    finally:
-        si.done()
 
 
 def grid_residual(params, msname, partname):
     """Grid one MS into an un-normalized residual (data minus model) image."""
-    si = open_imager(params, msname, partname)
-    try:
+    with using(open_imager(params, msname, partname)) as si:
         si.executemajorcycle(controls={"lastcycle": True})
-    finally:
-        si.done()
 
 
 def normalizer(params, imagename, partnames):
@@ -102,25 +103,19 @@ def normalizer(params, imagename, partnames):
 
 def normalize_psf(params, imagename, partnames):
     """Sum partial PSFs and weights, normalize once, make the primary beam."""
-    pn = normalizer(params, imagename, partnames)
-    try:
+    with using(normalizer(params, imagename, partnames)) as pn:
         pn.gatherpsfweight()
         pn.dividepsfbyweight()
         pn.divideweightbysumwt()
         pn.makepsfbeamset()
         pn.normalizeprimarybeam()
-    finally:
-        pn.done()
 
 
 def normalize_residual(params, imagename, partnames):
     """Sum partial residuals and their sums of weights, normalize once."""
-    pn = normalizer(params, imagename, partnames)
-    try:
+    with using(normalizer(params, imagename, partnames)) as pn:
         pn.gatherresidual()
         pn.divideresidualbyweight()
-    finally:
-        pn.done()
 
 
 def open_deconvolver(params, imagename):
@@ -140,23 +135,17 @@ def iteration_bot(params):
 
 def divide_model(params, imagename):
     """Turn imagename.model into what the gridders predict from (tclean's dividemodelbyweight)."""
-    pn = normalizer(params, imagename, [])
-    try:
+    with using(normalizer(params, imagename, [])) as pn:
         pn.dividemodelbyweight()
-    finally:
-        pn.done()
 
 
 def restore(params, imagename):
     """Restored images (and alpha for mtmfs); pb-corrected ones if pbcor."""
-    sd = open_deconvolver(params, imagename)
-    try:
+    with using(open_deconvolver(params, imagename)) as sd:
         sd.checkrestoringbeam()
         sd.restore()
         if params["pbcor"]:
             sd.pbcor()
-    finally:
-        sd.done()
 
 
 def sum_images(partnames, imagename, kind):
