@@ -32,9 +32,12 @@ cfs: setup
 run: data cfs
 	$(PY) scripts/dagrunner.py dag/condor_imaging.dag
 
-## submit: the same DAG on an HTCondor pool with a shared filesystem
+## submit: the same DAG on an HTCondor pool with a shared filesystem; checks first
+## that condor_submit_dag is there and that parameters, MS and CF cache are usable
 ## (DAGMan passes only a fixed list of variables on to jobs: add IMAGING_PYTHON)
 submit: setup
+	@command -v condor_submit_dag >/dev/null || { echo "make submit: condor_submit_dag is not on PATH: run on an HTCondor access point (or see make pool)" >&2; exit 1; }
+	scripts/runjob prepareRun.py
 	condor_submit_dag -include_env IMAGING_PYTHON dag/condor_imaging.dag
 
 ## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root);
