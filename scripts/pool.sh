@@ -105,7 +105,16 @@ install_config() {
 
 # ---- mounts
 
-bind_dirs() { tr ':' '\n' <<<"$POOL_BIND" | grep -v '^$' || true; }
+# The POOL_BIND directories, less those inside another one (seen through it anyway).
+bind_dirs() {
+    local all d e
+    all=$(tr ':' '\n' <<<"$POOL_BIND" | grep -v '^$' | sed 's|/*$||' | sort -u || true)
+    while read -r d; do
+        [[ -n $d ]] || continue
+        for e in $all; do [[ $d == "$e"/* ]] && continue 2; done
+        echo "$d"
+    done <<<"$all"
+}
 
 mount_one() {   # mount_one TARGET-INSIDE MOUNT-ARGS...
     local target=$ROOT$1
@@ -129,10 +138,11 @@ mount_binds() {
     done < <(bind_dirs)
 }
 
-mounts_under_root() { awk -v r="$ROOT/" 'index($2, r) == 1 {print $2}' /proc/self/mounts | sort -r; }
+# Mounts under $ROOT, the latest first (so a mount hiding another goes before it).
+mounts_under_root() { awk -v r="$ROOT/" 'index($2, r) == 1 {print $2}' /proc/self/mounts | tac; }
 mounted_under_root() { [[ -n $(mounts_under_root) ]]; }
 
-unmount_all() {   # every mount under $ROOT, deepest first
+unmount_all() {   # every mount under $ROOT, in reverse mount order
     local m
     while read -r m; do
         umount "$m" 2>/dev/null || umount -l "$m"
