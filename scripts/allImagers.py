@@ -4,8 +4,8 @@
 
 Cycle 0 makes the sub-MS's PSF, weight and sum of weights
 (products/parts/psf/PART) and its first residual (products/parts/cycle0/PART).
-Cycle c > 0 predicts the model of the minor cycle before
-(products/minor<c-1>/predict, linked, only read) and makes the residual
+Cycle c > 0 predicts the model of the minor cycle before (a copy of
+products/minor<c-1>/predict, which stays untouched) and makes the residual
 (products/parts/cycle<c>/PART).
 Images are made in a scratch folder and moved into place when complete, so a
 retried job starts clean and a finished product is never half-written.  The
@@ -36,8 +36,8 @@ def grid_part(params, subms, final, grid, model=None):
         return
     work = dagutils.fresh_dir(final + ".tmp")
     image = dagutils.image_base(work, params)
-    if model:
-        dagutils.link_images(model, image, ["model"])
+    if model:  # copied, as tclean's scattermodel does: the imager rewrites its table.dat
+        dagutils.copy_images(model, image, ["model"])
     grid(params, subms, image)
     dagutils.publish_dir(work, final)
     print(f"allImagers: wrote {final}")

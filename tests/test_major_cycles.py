@@ -132,3 +132,24 @@ def wait_for(path, proc, timeout=600):
         assert proc.poll() is None, "the run ended before the point where it was to be stopped"
         assert time.time() - start < timeout, f"{path} did not appear"
         time.sleep(0.2)
+
+
+def test_published_products_are_not_modified_later(dag_run):
+    """Each stage's product folder is moved into place when complete; no later job may write
+    into it: no file or folder inside is newer than the folder's move (its ctime).
+
+    (Not the sub-images in products/parts: CASA's normalizer, gathering them in the one
+    addImages job of a cycle, rewrites their table metadata and normalizes the first
+    sub-MS's pb in place, as it does in tclean(parallel=True).)"""
+    name, final, gridder = dag_run
+    assert not modified_after_publishing(final.parent), name
+
+
+def modified_after_publishing(products):
+    stages = [products / "psf", products / "final", *products.glob("cycle[0-9]*"),
+              *products.glob("minor[0-9]*")]
+    late = []
+    for stage in (s for s in stages if s.is_dir()):
+        published = stage.stat().st_ctime_ns
+        late += [p for p in stage.rglob("*") if p.lstat().st_mtime_ns > published]
+    return late
