@@ -3,7 +3,7 @@
 # the same DAG on this machine without HTCondor).
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 export CASASITECONFIG := $(CURDIR)/scripts/casasiteconfig.py
 export CASA_LOGDIR := $(CURDIR)/logs
