@@ -149,6 +149,11 @@ def fresh_dir(path):
     return path
 
 
+def write_json(path, data):
+    """Human-readable JSON, written atomically."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
 def write_text_atomic(path, text):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -325,7 +330,7 @@ def read_plan(path=PLAN):
 
 
 def write_plan(plan, path=PLAN):
-    write_text_atomic(path, json.dumps(plan, indent=1) + "\n")
+    write_json(path, plan)
 
 
 def load_params():

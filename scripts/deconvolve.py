@@ -20,6 +20,7 @@ import dagutils
 import iteration
 import synthesis
 
+
 def main(cycle):
     params = dagutils.load_params()
     cycle = int(cycle)
@@ -32,7 +33,7 @@ def main(cycle):
     record = deconvolve(params, cycle, image)
     if record["stopcode"] == 0:
         make_predict_model(params, work, image)
-    dagutils.write_text_atomic(os.path.join(work, "record.json"), dump(record))
+    dagutils.write_json(os.path.join(work, "record.json"), record)
     dagutils.publish_dir(work, final)
     print(f"deconvolve: cycle {cycle}: {iteration.STOP_REASONS[record['stopcode']]}; "
           f"{record['iterdone']} iterations in all; wrote {final}")
@@ -76,11 +77,6 @@ def to_float(value):
         return float(max(value)) if hasattr(value, "__len__") else float(value)
     except (TypeError, ValueError):
         return None
-
-
-def dump(record):
-    import json
-    return json.dumps(record, indent=1) + "\n"
 
 
 if __name__ == "__main__":

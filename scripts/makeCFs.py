@@ -4,7 +4,6 @@ Run before partitioning, with the parameters of params/imaging.py.  Does
 nothing if a cache made with the same CF-shaping parameters exists; remakes it
 if one of them changed; skips gridders that need no CF cache.
 """
-import json
 import os
 import shutil
 
@@ -36,8 +35,7 @@ def build(params):
     if os.path.exists(recorded):
         os.remove(recorded)
     dagutils.publish_dir(work, final)
-    shaping = json.dumps(cfcache.shaping(params), indent=1) + "\n"
-    dagutils.write_text_atomic(recorded, shaping)
+    dagutils.write_json(recorded, cfcache.shaping(params))
     print(f"makeCFs: wrote {len(cfs)} CFs to {final}")
 
 

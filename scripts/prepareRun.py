@@ -27,7 +27,7 @@ def main():
         check_same_run(params)
     except (parameters.ParameterError, RuntimeError) as e:
         sys.exit(f"prepareRun: {e}")
-    dagutils.write_text_atomic(RECORD, json.dumps(params, indent=1, sort_keys=True) + "\n")
+    dagutils.write_json(RECORD, params)
     dagutils.write_text_atomic(RESOURCES, resources_htc(params))
     print(f"prepareRun: parameters valid; wrote {RESOURCES}")
 

@@ -7,7 +7,6 @@ restores them with the PSF's beam (every Taylor term, alpha and alpha.error
 for mtmfs, pbcor images when pbcor=True) and writes products/final with a
 summary of the run (summary.json, summary.txt).
 """
-import json
 import os
 import sys
 
@@ -38,8 +37,7 @@ def summary(last):
 
 
 def write_summary(folder, s):
-    with open(os.path.join(folder, "summary.json"), "w") as f:
-        json.dump(s, f, indent=1)
+    dagutils.write_json(os.path.join(folder, "summary.json"), s)
     lines = [f"major cycles after the first: {s['majorcycles']}",
              f"minor-cycle iterations: {s['iterdone']}",
              f"stopped: {s['stopreason']} (tclean stop code {s['stopcode']})",
