@@ -125,6 +125,7 @@ import glob
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,7 @@ DAG_OK, DAG_ERROR, DAG_NODE_FAILED, DAG_ABORTED = 0, 1, 2, 3   # $DAG_STATUS val
 SUBMIT_FAILED = -1001     # DAGMan's job exit value when the submission fails
 MAX_RESCUE = 100          # DAGMAN_MAX_RESCUE_NUM
 KILL_GRACE = 5.0          # seconds between SIGTERM and SIGKILL when aborting
+HOST = "<127.0.0.1:0?alias=dagrunner>"   # the "host" named in the user log
 POLL = 0.02               # seconds between polls of the running processes
 KEEP_ENV = ("PATH", "HOME", "CASASITECONFIG", "CASA_LOGDIR")
 THREAD_ENV = ("CUBACORES", "GOMAXPROCS", "JULIA_NUM_THREADS", "MKL_NUM_THREADS",
@@ -257,6 +259,7 @@ class Node:
     spec: JobSpec | None = None
     cpus: int = 0
     cluster: int = 0
+    started: float = 0.0           # when the job's process started (monotonic)
     subrun: DagRun | None = None
 
 
@@ -548,6 +551,7 @@ class JobSpec:
     output: str | None
     error: str | None
     log: str | None
+    memory: int = 0                # request_memory in MB (0: none or not a plain size)
 
 
 def submit_value(sub: htcondor2.Submit, key: str) -> str:
@@ -595,7 +599,8 @@ def job_spec(node: Node, run: DagRun) -> JobSpec:
     files = {key: submit_value(sub, key) for key in ("input", "output", "error", "log")}
     files = {key: os.path.normpath(os.path.join(iwd, v)) if v else None for key, v in files.items()}
     return JobSpec([executable, *split_arguments(submit_value(sub, "arguments"))], iwd,
-                   job_environment(sub, cpus), cpus, **files)
+                   job_environment(sub, cpus), cpus, **files,
+                   memory=request_memory(submit_value(sub, "request_memory")))
 
 
 def request_cpus(text: str) -> int:
@@ -606,6 +611,15 @@ def request_cpus(text: str) -> int:
     if cpus < 0:
         raise SubmitError(f"request_cpus = {text} is negative")
     return cpus
+
+
+def request_memory(text: str) -> int:
+    """request_memory in MB, as condor_submit reads a size (default unit MB)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*", text, re.IGNORECASE)
+    if not m:
+        return 0
+    scale = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 ** 2}[m.group(2).upper()]
+    return int(float(m.group(1)) * scale + 0.999)
 
 
 def unquote_v2(text: str) -> str:
@@ -677,12 +691,45 @@ def job_environment(sub: htcondor2.Submit, cpus: int) -> dict:
     return env
 
 
-def user_log(path: str | None, code: str, cluster: int, text: str):
-    """Append one event to a job's `log` file, in the spirit of HTCondor's user log."""
+def user_log(path: str | None, cluster: int, head: str, *body: str):
+    """Append one event to a job's `log` file in HTCondor's user-log format.
+
+    `head` is the event number and its title ("000 Job submitted from host: ..."),
+    `body` its indented lines; htcondor2.JobEventLog (and condor_q/condor_wait)
+    read the file as they read a schedd's.
+    """
     if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        code, title = head.split(" ", 1)
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         with open(path, "a") as f:
-            f.write(f"{code} ({cluster:03d}.000.000) {now()} {text}\n")
+            f.write(f"{code} ({cluster:03d}.000.000) {stamp} {title}\n"
+                    + "".join(f"{line}\n" for line in body) + "...\n")
+
+
+def usage_lines(rc: int, usage, spec: JobSpec, wall: float) -> list[str]:
+    """The body of a terminated event (005): exit, CPU times, peak memory."""
+    cpu = f"Usr {hms(usage.ru_utime)}, Sys {hms(usage.ru_stime)}" if usage else "Usr 0 00:00:00, Sys 0 00:00:00"
+    zero = "Usr 0 00:00:00, Sys 0 00:00:00"
+    how = ([f"\t(1) Normal termination (return value {rc})"] if rc >= 0 else
+           [f"\t(0) Abnormal termination (signal {-rc})", "\t(0) No core file"])
+    lines = [*how, f"\t\t{cpu}  -  Run Remote Usage", f"\t\t{zero}  -  Run Local Usage",
+             f"\t\t{cpu}  -  Total Remote Usage", f"\t\t{zero}  -  Total Local Usage",
+             *(f"\t0  -  {what}" for what in ("Run Bytes Sent By Job", "Run Bytes Received By Job",
+                                            "Total Bytes Sent By Job", "Total Bytes Received By Job"))]
+    if usage:
+        used = (usage.ru_utime + usage.ru_stime) / max(wall, 1e-3)
+        memory = (usage.ru_maxrss + 1023) // 1024          # kB to MB, as HTCondor rounds
+        lines += ["\tPartitionable Resources :    Usage  Request Allocated",
+                  f"\t   Cpus                 : {used:8.2f} {spec.cpus:8d} {spec.cpus:9d}",
+                  f"\t   Memory (MB)          : {memory:8d} {spec.memory:8d} {spec.memory:9d}"]
+    return lines
+
+
+def hms(seconds: float) -> str:
+    """CPU time as the user log writes it: days hh:mm:ss."""
+    s = int(round(seconds))
+    return f"{s // 86400} {s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def open_output(path: str | None, files: contextlib.ExitStack):
@@ -736,6 +783,21 @@ class Process:
     on_exit: object
     cpus: int
     job: bool
+    usage: object = None           # resource.struct_rusage once it has exited
+
+
+def exited(p: Process) -> bool:
+    """Reap the process if it has exited, keeping its resource usage (wait4)."""
+    if p.popen.returncode is not None:
+        return True
+    try:
+        pid, status, usage = os.wait4(p.popen.pid, os.WNOHANG)
+    except ChildProcessError:            # reaped elsewhere: fall back on Popen
+        return p.popen.poll() is not None
+    if pid == 0:
+        return False
+    p.popen.returncode, p.usage = os.waitstatus_to_exitcode(status), usage
+    return True
 
 
 class Scheduler:
@@ -801,14 +863,16 @@ class Scheduler:
         return started
 
     def reap(self) -> bool:
-        ended = [p for p in self.processes if p.popen.poll() is not None]
+        ended = [p for p in self.processes if exited(p)]
         for p in ended:
             self.processes.remove(p)
             self.used -= p.cpus
             if p.job:   # the starter kills what a job leaves behind
                 with contextlib.suppress(OSError):
                     os.killpg(p.popen.pid, signal.SIGKILL)
-            self.soon(p.owner, p.on_exit, p.popen.returncode)
+                self.soon(p.owner, p.on_exit, p.popen.returncode, p.usage)
+            else:
+                self.soon(p.owner, p.on_exit, p.popen.returncode)
         return bool(ended)
 
     def fire_timers(self) -> bool:
@@ -955,7 +1019,8 @@ class DagRun:
         for node in self.dag.all_nodes():
             if node.status in ACTIVE:
                 if node.status == RUNNING and node.spec:
-                    user_log(node.spec.log, "009", node.cluster, "Job was aborted by dagrunner")
+                    user_log(node.spec.log, node.cluster, "009 Job was aborted.",
+                             "\tkilled by dagrunner (DAG aborted or interrupted)")
                 self.event(node, "stopped (killed or removed from the queue)")
                 self.set(node, WAITING)
         self.running.clear()
@@ -1013,7 +1078,8 @@ class DagRun:
             return self.submit_failed(node, str(e))
         node.cluster = self.scheduler.cluster()
         if node.spec:
-            user_log(node.spec.log, "000", node.cluster, f"Job submitted from dagrunner (DAG Node: {node.name})")
+            user_log(node.spec.log, node.cluster, f"000 Job submitted from host: {HOST}",
+                     f"    DAG Node: {node.name}")
         self.event(node, f"job submitted (request_cpus={node.cpus})" if node.spec else "sub-DAG submitted")
         self.scheduler.waiting.append((self, node))
 
@@ -1049,7 +1115,9 @@ class DagRun:
             p = self.scheduler.spawn(self, spec.argv, functools.partial(self.job_exited, node),
                                      cpus=node.cpus, job=True, cwd=spec.cwd, env=spec.env,
                                      stdin=stdin, stdout=stdout, stderr=stderr)
-        user_log(spec.log, "001", node.cluster, f"Job executing on host: localhost (pid {p.pid})")
+        node.started = time.monotonic()
+        user_log(spec.log, node.cluster, f"001 Job executing on host: {HOST}",
+                 f"\tSlotName: dagrunner@{socket.gethostname()}")
         self.event(node, f"job started (pid {p.pid}, {node.cpus} cpus)")
 
     def launch_subdag(self, node: Node):
@@ -1063,11 +1131,11 @@ class DagRun:
         self.event(node, f"sub-DAG {dag.shown} started")
         node.subrun.start()
 
-    def job_exited(self, node: Node, rc: int):
+    def job_exited(self, node: Node, rc: int, usage=None):
         self.running[node.category] -= 1
         if node.spec:
-            how = f"abnormal termination (signal {-rc})" if rc < 0 else f"normal termination (return value {rc})"
-            user_log(node.spec.log, "005", node.cluster, f"Job terminated: {how}")
+            lines = usage_lines(rc, usage, node.spec, time.monotonic() - node.started)
+            user_log(node.spec.log, node.cluster, "005 Job terminated.", *lines)
         self.event(node, f"{'sub-DAG' if node.subdag else 'job'} exited ({describe(rc)})")
         self.job_done(node, rc)
 
@@ -1135,6 +1203,8 @@ class DagRun:
         attempts = f"after {plural(node.retry + 1, 'attempt')}"
         if node.stage == "PRE":
             what, where = f"PRE script failed with {describe(node.rc)}", "job not run"
+            if node.pre.debug_file:
+                where += f"; its output: {shown(os.path.join(node.dir, node.pre.debug_file))}"
         elif node.submit_error:
             what, where = "could not be submitted", node.submit_error
         elif node.stage == "POST":
@@ -1200,7 +1270,43 @@ def run_dag(dagfile: str, cores: int | None = None) -> int:
     ABORT-DAG-ON value.  Raises DagError if the DAG file cannot be parsed.
     """
     scheduler = Scheduler(max(1, cores or os.cpu_count() or 1))
-    return scheduler.run(DagRun(parse_dag(dagfile, os.getcwd()), scheduler))
+    dag = parse_dag(dagfile, os.getcwd())
+    with lock_file(f"{dag.path}.lock", dag.shown):
+        return scheduler.run(DagRun(dag, scheduler))
+
+
+@contextlib.contextmanager
+def lock_file(path: str, shown_dag: str):
+    """<dag>.lock while the DAG runs, as condor_dagman keeps one: refuse a second run."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        if holder_alive(path):
+            raise DagError(f"{shown_dag} is being run already ({shown(path)}: "
+                           f"{open(path).read().strip() or 'condor_dagman'}); "
+                           f"remove that file if no run is going on") from None
+        os.remove(path)                       # left by a dagrunner that was killed
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"dagrunner pid {os.getpid()}\n")
+    try:
+        yield
+    finally:
+        os.remove(path)
+
+
+def holder_alive(path: str) -> bool:
+    """Whether the run that wrote a lock file is alive (a lock not ours counts as alive)."""
+    m = re.match(r"dagrunner pid (\d+)", open(path).read())
+    if not m:
+        return True
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def interrupted(signum, frame):

@@ -381,7 +381,8 @@ def test_abort_dag_on_returns_and_kills(tmp_path, monkeypatch):
     assert time.time() - start < 10              # LONG was killed, not waited for
     with pytest.raises(ProcessLookupError):
         os.kill(int((tmp_path / "long.pid").read_text()), 0)
-    assert "Job was aborted" in (tmp_path / "logs" / "long.log").read_text().splitlines()[-1]
+    events = list(htcondor2.JobEventLog(str(tmp_path / "logs" / "long.log")).events(0))
+    assert events[-1].type == htcondor2.JobEventType.JOB_ABORTED
     assert len(runs(tmp_path, "A")) == 1         # the abort overrides RETRY
     assert runs(tmp_path, "CHILD_A") == [] and not (tmp_path / "long.done").exists()
     assert "\nDONE " not in (tmp_path / "x.dag.rescue001").read_text()
@@ -459,3 +460,43 @@ def test_malformed_line_is_named(tmp_path, monkeypatch, line, message):
     with pytest.raises(dagrunner.DagError, match=f"x.dag, line 3: .*{message}"):
         run(tmp_path, monkeypatch, dag)
     assert runs(tmp_path, "A") == []
+
+
+# ----------------------------------------------------------------------- user log and lock
+
+def test_user_log_is_read_by_htcondor(tmp_path, monkeypatch):
+    """The job log is in HTCondor's format: its own reader gets node, exit code and usage."""
+    burn = "import sys, time\nt = time.process_time()\nb = bytearray(60 << 20)\n" \
+           "while time.process_time() - t < 0.3: pass\nsys.exit(int(sys.argv[1]))\n"
+    files = {"burn.py": burn,
+             "burn.htc": f"executable = {sys.executable}\narguments = \"burn.py $(code)\"\n"
+                         "request_memory = 1 GB\nlog = logs/dag.log\nqueue\n"}
+    dag = """\
+        JOB A burn.htc
+        VARS A code="3"
+        RETRY A 1
+        """
+    assert run(tmp_path, monkeypatch, dag, files) == 1
+    events = list(htcondor2.JobEventLog(str(tmp_path / "logs" / "dag.log")).events(0))
+    kinds = [e.type for e in events]
+    T = htcondor2.JobEventType
+    assert kinds == [T.SUBMIT, T.EXECUTE, T.JOB_TERMINATED] * 2
+    assert {e["LogNotes"] for e in events if e.type == T.SUBMIT} == {"DAG Node: A"}
+    ends = [e for e in events if e.type == T.JOB_TERMINATED]
+    assert [e["ReturnValue"] for e in ends] == [3, 3]
+    assert all(e["MemoryUsage"] >= 60 for e in ends)            # the 60 MB it touched
+    assert all(e["RequestMemory"] == 1024 for e in ends)
+    usr = [int(e["RunRemoteUsage"].split(",")[0].split(":")[-1]) for e in ends]
+    assert all(0 <= u <= 2 for u in usr)                          # ~0.3 s of CPU, rounded
+
+
+def test_lock_file_refuses_a_second_run(tmp_path, monkeypatch):
+    (tmp_path / "x.dag.lock").write_text(f"dagrunner pid {os.getpid()}\n")   # alive: us
+    with pytest.raises(dagrunner.DagError, match="being run already"):
+        run(tmp_path, monkeypatch, "JOB A rec.htc\n")
+    assert runs(tmp_path, "A") == []
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "x.dag.lock").write_text(f"dagrunner pid {dead.pid}\n")     # left by a dead run
+    assert run(tmp_path, monkeypatch, "JOB A rec.htc\n") == 0
+    assert len(runs(tmp_path, "A")) == 1 and not (tmp_path / "x.dag.lock").exists()
