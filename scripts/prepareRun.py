@@ -4,7 +4,8 @@ Stops the DAG before any job with a clear message if params/imaging.py is
 invalid, the CF cache is missing or made for other parameters, or products/
 holds the products of other parameters (a re-run continues only the same
 run).  Records the parameters in products/params.json and writes
-products/jobresources.htc, the request_* macros every .htc file includes.
+products/resources/<kind>.htc, the request_* commands each job kind's .htc
+file includes.
 """
 import json
 import os
@@ -14,7 +15,7 @@ import cfcache
 import dagutils
 import parameters
 
-RESOURCES = "products/jobresources.htc"
+RESOURCES = "products/resources"
 RECORD = "products/params.json"
 # Parameters that change no product: a re-run may change them.
 HARMLESS = {"jobresources"}
@@ -28,8 +29,9 @@ def main():
     except (parameters.ParameterError, RuntimeError) as e:
         sys.exit(f"prepareRun: {e}")
     dagutils.write_json(RECORD, params)
-    dagutils.write_text_atomic(RESOURCES, resources_htc(params))
-    print(f"prepareRun: parameters valid; wrote {RESOURCES}")
+    for kind in parameters.JOBRESOURCES:
+        dagutils.write_text_atomic(resources_path(kind), resources_htc(params, kind))
+    print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
 
 
 def check_cfcache(params):
@@ -55,11 +57,14 @@ def check_same_run(params):
                            "run `make clean` first, or image in a new run directory")
 
 
-def resources_htc(params):
-    lines = ["# Written by scripts/prepareRun.py from params/imaging.py: do not edit."]
-    for kind in parameters.JOBRESOURCES:
-        for key, value in parameters.job_resources(params, kind).items():
-            lines.append(f"{kind}_{key} = {value}")
+def resources_path(kind):
+    return os.path.join(RESOURCES, f"{kind}.htc")
+
+
+def resources_htc(params, kind):
+    """The request_* submit commands of one job kind."""
+    lines = [f"# {kind} jobs: written by scripts/prepareRun.py from params/imaging.py; do not edit."]
+    lines += [f"{key} = {value}" for key, value in parameters.job_resources(params, kind).items()]
     return "\n".join(lines) + "\n"
 
 

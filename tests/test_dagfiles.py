@@ -11,6 +11,7 @@ import htcondor2
 import pytest
 
 import dagutils
+import parameters
 import prepareRun
 from conftest import ROOT
 
@@ -27,7 +28,9 @@ def submit(htc, vars_, tmp_path, monkeypatch):
         (tmp_path / folder).mkdir(exist_ok=True)
     for f in (ROOT / "htc").glob("*.htc"):
         (tmp_path / "htc" / f.name).write_text(f.read_text())
-    (tmp_path / prepareRun.RESOURCES).write_text(prepareRun.resources_htc(PARAMS))
+    (tmp_path / prepareRun.RESOURCES).mkdir(exist_ok=True)
+    for kind in parameters.JOBRESOURCES:
+        (tmp_path / prepareRun.resources_path(kind)).write_text(prepareRun.resources_htc(PARAMS, kind))
     sub = htcondor2.Submit((tmp_path / "htc" / htc).read_text())
     for key, value in vars_.items():
         sub[key] = value
@@ -83,4 +86,5 @@ def test_top_level_dag_structure():
     assert ["PARENT", "deconvolve", "CHILD", "majorCycles"] in lines
     assert ["SUBDAG", "EXTERNAL", "majorCycles", dagutils.MAJORCYCLES] in lines
     assert ["PARENT", "majorCycles", "CHILD", "restore"] in lines
-    assert ["SCRIPT", "PRE", "MSpartition", "scripts/runjob", "prepareRun.py"] in lines
+    assert ["SCRIPT", "DEBUG", "logs/MSpartition.pre.log", "ALL", "PRE", "MSpartition",
+            "scripts/runjob", "prepareRun.py"] in lines
