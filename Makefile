@@ -10,7 +10,7 @@ export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
-.PHONY: setup data cfs run test submit pool pool-down clean distclean
+.PHONY: setup data cfs run status test submit pool pool-down clean distclean
 
 ## setup: the Python environment (.venv) with pinned CASA, HTCondor bindings, pytest
 setup: $(VENV)/.installed
@@ -31,6 +31,11 @@ cfs: setup
 ## run: the whole imaging DAG on this machine, without HTCondor
 run: data cfs
 	$(PY) scripts/dagrunner.py dag/condor_imaging.dag
+
+## status: where this run stands (locally or on the pool): stage, major cycle,
+## jobs done/running/failed, peak residual per cycle, elapsed time
+status:
+	@$(PY) scripts/status.py
 
 ## submit: the same DAG on an HTCondor pool with a shared filesystem; checks first
 ## that condor_submit_dag is there and that parameters, MS and CF cache are usable

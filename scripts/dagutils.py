@@ -315,7 +315,7 @@ def major_cycles_dag(ncycles):
              "# the deconvolve job of the cycle before it found tclean's stopping rules met.", ""]
     for c in range(1, ncycles + 1):
         lines += [f"SUBDAG EXTERNAL cycle{c} {PRODUCTS}/cycle{c}.dag",
-                  f"SCRIPT PRE cycle{c} scripts/runjob skipCycle.py {c}",
+                  f"SCRIPT DEBUG logs/cycle{c}.pre.log ALL PRE cycle{c} scripts/runjob skipCycle.py {c}",
                   f"PRE_SKIP cycle{c} {SKIP_EXIT}", ""]
     lines += [f"PARENT cycle{c} CHILD cycle{c + 1}" for c in range(1, ncycles)]
     if ncycles == 0:  # DAGMan wants at least one node

@@ -5,13 +5,16 @@
 Takes the residual of the last major cycle and the model that made it,
 restores them with the PSF's beam (every Taylor term, alpha and alpha.error
 for mtmfs, pbcor images when pbcor=True) and writes products/final with a
-summary of the run (summary.json, summary.txt).
+summary of the run (summary.json, summary.txt) and a plot of the peak
+residual against major cycle (peak_residual.png).
 """
 import os
 import sys
 
 import dagutils
+import progress
 import synthesis
+
 
 def main():
     params = dagutils.load_params()
@@ -24,6 +27,8 @@ def main():
     dagutils.assemble_cycle(params, last, image)
     synthesis.restore(params, image)
     write_summary(work, summary(last))
+    progress.plot_peak_residuals(summary(last)["cycles"], os.path.join(work, "peak_residual.png"),
+                                 threshold_jy(params), f"{params['imagename']}: peak residual per major cycle")
     dagutils.publish_dir(work, final)
     print(f"restore: wrote {final}")
 
@@ -34,6 +39,17 @@ def summary(last):
             "stopcode": records[-1]["stopcode"], "stopreason": records[-1]["stopreason"],
             "cycles": [{"cycle": r["cycle"], "peakresidual": r["peakresidual"],
                         "iterdone": r["iterdone"]} for r in records]}
+
+
+def threshold_jy(params):
+    """tclean's threshold in Jy (a number is Jy; '10mJy', '0.01Jy' are quantities)."""
+    value = params["threshold"]
+    if not value or isinstance(value, (int, float)):
+        return float(value or 0) or None
+    import casaenv  # noqa: F401
+    from casatools import quanta
+    qa = quanta()
+    return qa.convert(qa.quantity(value), "Jy")["value"] or None
 
 
 def write_summary(folder, s):

@@ -1,0 +1,176 @@
+"""Where a run stands, read from what it leaves in the run directory.
+
+The same for `make run` (dagrunner) and `make submit` (condor_dagman): both
+hold dag/condor_imaging.dag.lock while the DAG runs, write rescue files when
+it fails, and log every job to logs/imaging.log in HTCondor's user-log
+format, read here with HTCondor's own reader.  Stage and major cycle come
+from the products, which only exist once complete.  Nothing is written.
+"""
+import glob
+import os
+import re
+import time
+
+import dagutils
+
+TOP_DAG = os.path.join("dag", "condor_imaging.dag")
+JOB_LOG = os.path.join("logs", "imaging.log")
+LOGS = "logs"
+
+
+def run_state():
+    """('finished' | 'running' | 'failed' | 'stopped' | 'not started', detail)."""
+    if os.path.isfile(summary_path()):
+        return "finished", f"images in {os.path.dirname(summary_path())}"
+    lock = f"{TOP_DAG}.lock"
+    if os.path.exists(lock):
+        holder = open(lock).read().strip()
+        return "running", holder if holder.startswith("dagrunner") else "condor_dagman"
+    rescue = newest_rescue(TOP_DAG)
+    if rescue and (not os.path.exists(JOB_LOG) or os.path.getmtime(rescue) >= os.path.getmtime(JOB_LOG)):
+        return "failed", f"submit again to continue from {rescue}"
+    if os.path.exists(JOB_LOG):
+        return "stopped", "no DAG is running; submit again to continue"
+    return "not started", ""
+
+
+def summary_path():
+    return os.path.join(dagutils.stage_dir("final"), "summary.json")
+
+
+def stage():
+    """(what the run does or did last, major cycle or None), from finished products."""
+    if os.path.isfile(summary_path()):
+        return f"restored after major cycle {dagutils.last_cycle()}", None
+    if not os.path.isfile(dagutils.PLAN):
+        return "checking parameters and partitioning the MS (MSpartition)", None
+    parts = [p["part"] for p in dagutils.read_plan()["parts"]]
+    cycle = 0
+    while (record := dagutils.read_record(cycle)) is not None:
+        if record["stopcode"] != 0:
+            return f"restoring (stopped: {record['stopreason']})", cycle
+        cycle += 1
+    done = sum(gridded(part, cycle) for part in parts)
+    if done < len(parts):
+        return f"gridding (allImagers): {done} of {len(parts)} sub-MSes done", cycle
+    if not os.path.isdir(dagutils.stage_dir("cycle", cycle)):
+        return "adding and normalizing (addImages)", cycle
+    return "minor cycle (deconvolve)", cycle
+
+
+def gridded(part, cycle):
+    dirs = [dagutils.part_dir("cycle", part, cycle)]
+    if cycle == 0:
+        dirs.append(dagutils.part_dir("psf", part))
+    return all(os.path.isdir(d) for d in dirs)
+
+
+def planned_cycles():
+    """Major cycles after the first that the DAG allows (products/cycle<c>.dag)."""
+    return len(glob.glob(os.path.join(dagutils.PRODUCTS, "cycle*.dag")))
+
+
+def cycles():
+    """[{cycle, peakresidual, iterdone, stopreason}] of the minor cycles done so far."""
+    out, cycle = [], 0
+    while (record := dagutils.read_record(cycle)) is not None:
+        out.append({k: record[k] for k in ("cycle", "peakresidual", "iterdone", "stopreason")})
+        cycle += 1
+    return out
+
+
+# ---------------------------------------------------------------- jobs, from the user log
+def jobs(path=JOB_LOG):
+    """Node name -> its last attempt: state, attempts, return value, times, memory (MB)."""
+    import htcondor2
+    T = htcondor2.JobEventType
+    nodes, node_of = {}, {}
+    if not os.path.exists(path):
+        return nodes
+    for e in htcondor2.JobEventLog(path).events(0):
+        if e.type == T.SUBMIT:
+            name = str(e.get("LogNotes", "")).removeprefix("DAG Node: ") or f"job {e.cluster}"
+            node_of[e.cluster] = name
+            old = nodes.get(name, {"attempts": 0})
+            nodes[name] = {"state": "idle", "attempts": old["attempts"] + 1,
+                           "submitted": e.timestamp, "time": e.timestamp}
+            continue
+        job = nodes.get(node_of.get(e.cluster))
+        if job is None:
+            continue
+        job["time"] = e.timestamp
+        if e.type == T.EXECUTE:
+            job.update(state="running", started=e.timestamp)
+        elif e.type == T.JOB_TERMINATED:
+            rc = e.get("ReturnValue", -e.get("TerminatedBySignal", 0) or -1)
+            job.update(state="done" if rc == 0 else "failed", rc=rc, memory=e.get("MemoryUsage"))
+        elif e.type == T.JOB_HELD:
+            job.update(state="held", reason=e.get("HoldReason", ""))
+        elif e.type in (T.JOB_RELEASED, T.JOB_EVICTED):
+            job["state"] = "idle"
+        elif e.type == T.JOB_ABORTED:
+            job["state"] = "removed"
+    return nodes
+
+
+def elapsed(nodes, running):
+    """Seconds from the first job submitted to the last event (or now, while running)."""
+    if not nodes:
+        return None
+    first = min(j["submitted"] for j in nodes.values())
+    last = time.time() if running else max(j["time"] for j in nodes.values())
+    return last - first
+
+
+# ---------------------------------------------------------------- failures, from rescue files
+def newest_rescue(dagfile):
+    found = sorted(glob.glob(f"{dagfile}.rescue[0-9][0-9][0-9]"))
+    return found[-1] if found else None
+
+
+def failed_nodes():
+    """(node, its log) of every node the newest rescue files name as failed."""
+    out = []
+    for dagfile in [TOP_DAG, *sorted(glob.glob(os.path.join(dagutils.PRODUCTS, "*.dag")))]:
+        rescue = newest_rescue(dagfile)
+        if rescue:
+            out += [(node, node_log(node)) for node in rescue_failures(rescue)]
+    return out
+
+
+def rescue_failures(rescue):
+    """The nodes a rescue DAG lists as failed ('# Nodes that failed: ...')."""
+    text = open(rescue).read()
+    m = re.search(r"# Nodes that failed: \d+\n#\s+(.*?)<ENDLIST>", text, re.S)
+    return [n for n in (m.group(1).replace("\n#", "").split(",") if m else []) if n.strip()]
+
+
+def node_log(node):
+    """Where a failed node's messages are: its job's stderr, else its PRE script's log;
+    None for a sub-DAG node (its own failed nodes are listed)."""
+    for path in (os.path.join(LOGS, f"{node}.err"), os.path.join(LOGS, f"{node}.pre.log")):
+        if os.path.exists(path) and os.path.getsize(path):
+            return path
+    return None
+
+
+# ---------------------------------------------------------------- the plot
+def plot_peak_residuals(records, path, threshold=None, title=""):
+    """PNG of the peak residual before each minor cycle against major cycle."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    points = [(r["cycle"], r["peakresidual"]) for r in records if r["peakresidual"]]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.semilogy([c for c, _ in points], [p for _, p in points], "o-", label="peak residual")
+    if threshold:
+        ax.axhline(threshold, color="grey", linestyle="--", label="threshold")
+    ax.set_xlabel("major cycle")
+    ax.set_ylabel("peak residual (Jy/beam)")
+    ax.set_xticks([c for c, _ in points])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,63 @@
+"""make status: where a run stands, locally (make run) or on the pool (make submit).
+
+    status.py [RUNDIR]
+
+Prints the run's state, its stage and major cycle, its nodes (done, running,
+idle, held, failed, retried), the peak residual of each major cycle so far
+and the elapsed time; for a failed run, each failed node and the log that
+says why.  Reads the run directory only (see progress.py).
+"""
+import datetime
+import os
+import sys
+
+import progress
+
+
+def main(rundir="."):
+    os.chdir(rundir)
+    state, detail = progress.run_state()
+    print(f"run:     {os.getcwd()}")
+    print(f"state:   {state}" + (f" ({detail})" if detail else ""))
+    if state == "not started":
+        print("stage:   none yet: `make run` runs it here, `make submit` on HTCondor")
+        return
+    what, cycle = progress.stage()
+    planned = progress.planned_cycles()
+    where = "" if cycle is None else f"major cycle {cycle} (the DAG allows 0 to {planned}): "
+    print(f"stage:   {where}{what}")
+    nodes = progress.jobs()
+    print(f"jobs:    {job_counts(nodes)}")
+    for name, job in sorted(nodes.items()):
+        if job["state"] in ("running", "held"):
+            print(f"         {job['state']}: {name}" + (f" ({job['reason']})" if job.get("reason") else ""))
+    seconds = progress.elapsed(nodes, state == "running")
+    if seconds is not None:
+        print(f"elapsed: {datetime.timedelta(seconds=round(seconds))} since the first job was submitted")
+    print_cycles(progress.cycles())
+    if state == "failed":
+        for node, log in progress.failed_nodes():
+            print(f"failed:  {node}" + (f": see {log}" if log else " (sub-DAG; see its nodes)"))
+
+
+def job_counts(nodes):
+    if not nodes:
+        return f"none yet ({progress.JOB_LOG} does not exist)"
+    states = [j["state"] for j in nodes.values()]
+    counts = [f"{states.count(s)} {s}" for s in ("done", "running", "idle", "held", "failed", "removed")
+              if states.count(s) or s in ("done", "running", "failed")]
+    retried = sum(j["attempts"] > 1 for j in nodes.values())
+    return ", ".join(counts) + f"; {retried} retried"
+
+
+def print_cycles(records):
+    if not records:
+        return
+    print("cycle  peak residual (Jy/beam)  iterations done")
+    for r in records:
+        peak = f"{r['peakresidual']:.6g}" if r["peakresidual"] is not None else "-"
+        print(f"{r['cycle']:5d}  {peak:>23}  {r['iterdone']:>15}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
