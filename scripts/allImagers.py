@@ -21,6 +21,10 @@ import synthesis
 
 def main(part, subms, cycle):
     params = dagutils.load_params()
+    if not os.path.isdir(subms):
+        sys.exit(f"allImagers: sub-MS {subms} does not exist: MSpartition wrote it, so it was "
+                 f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
+                 f"write the missing sub-MSes again, then submit again (the run continues)")
     cycle = int(cycle)
     if cycle == 0:
         grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1))
