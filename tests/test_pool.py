@@ -3,8 +3,11 @@
 Where condor_submit_dag is on PATH (an access point, a personal HTCondor) it
 is used; otherwise the project's personal pool in a Debian 13 chroot
 (scripts/pool.sh, needs root) is brought up for these tests and taken down
-after.  The run's restored image equals tclean's, with tclean's cycles,
-iterations and stop reason, as for the local runner.
+after.  A clean run's restored image equals tclean's, with tclean's cycles,
+iterations and stop reason, as for the local runner.  A run with injected
+failures is retried by DAGMan, stops with a rescue DAG, and re-submitted
+continues to the same images.  The generated DAG and submit files pass
+HTCondor's own parsers (condor_dagman, condor_submit).
 """
 import json
 import os
@@ -15,22 +18,27 @@ import time
 import pytest
 
 import imagecompare as ic
+import dagrunner
+import parameters
 from conftest import ROOT, new_run, run
 from test_first_cycle import size_for
+from test_recovery import (FAIL_ONCE, REMOVE_SUBMS, assert_equals_tclean, attempts, inject,
+                           inodes, status)
 
 POOL = ROOT / "scripts" / "pool.sh"
+SUBMIT = ["-include_env", "IMAGING_PYTHON", "dag/condor_imaging.dag"]
 
 
 @pytest.fixture(scope="module")
-def submit_dag():
-    """The command that submits a DAG: the PATH's condor_submit_dag, or the chroot pool's."""
+def in_pool():
+    """The prefix that runs an HTCondor command: none on an access point, else the chroot pool's."""
     if shutil.which("condor_submit_dag"):
-        yield ["condor_submit_dag"]
+        yield []
         return
     if os.geteuid() != 0:
         pytest.skip("no condor_submit_dag on PATH, and the personal pool needs root")
     subprocess.run([POOL, "up"], check=True)
-    yield [POOL, "run", "condor_submit_dag"]
+    yield [POOL, "run"]
     subprocess.run([POOL, "down"], check=True)
 
 
@@ -45,12 +53,29 @@ def wait_for_metrics(dagfile, timeout=1200):
     return json.loads(metrics.read_text())
 
 
-def test_dag_on_htcondor_equals_tclean(session_dir, shared, sim_ms, cf_run, references,
-                                       submit_dag):
+def submit_and_wait(in_pool, rundir):
+    """condor_submit_dag, `make status` while DAGMan runs, then DAGMan's metrics."""
+    (rundir / "dag" / "condor_imaging.dag.metrics").unlink(missing_ok=True)
+    start = time.time()
+    run([*in_pool, "condor_submit_dag", *SUBMIT], cwd=rundir)
+    seen = ""
+    while "running (condor_dagman)" not in seen and time.time() - start < 120:
+        seen = status(rundir)
+        time.sleep(1)
+    return seen, wait_for_metrics(rundir / "dag" / "condor_imaging.dag")
+
+
+@pytest.fixture(scope="module")
+def pool_run(session_dir, shared, sim_ms, cf_run, in_pool):
     rundir = new_run(session_dir / "pool_run", {**shared, "maxsubmssize": size_for(2, sim_ms)})
-    run([*submit_dag, "-include_env", "IMAGING_PYTHON", "dag/condor_imaging.dag"], cwd=rundir)
-    metrics = wait_for_metrics(rundir / "dag" / "condor_imaging.dag")
+    seen, metrics = submit_and_wait(in_pool, rundir)
+    return rundir, seen, metrics
+
+
+def test_dag_on_htcondor_equals_tclean(pool_run, references):
+    rundir, seen, metrics = pool_run
     assert metrics["client"] == "condor_dagman" and metrics["exitcode"] == 0, metrics
+    assert "running (condor_dagman)" in seen        # make status, while DAGMan ran
     final, ref = rundir / "products" / "final", references["awproject"]
     ours = json.loads((final / "summary.json").read_text())
     theirs = json.loads(open(f"{ref}.summary.json").read())
@@ -61,4 +86,85 @@ def test_dag_on_htcondor_equals_tclean(session_dir, shared, sim_ms, cf_run, refe
                                   region) <= 1e-3
     # the jobs ran under HTCondor: a schedd submitted them and a startd's slot ran them
     log = (rundir / "logs" / "imaging.log").read_text()
-    assert "Job submitted from host:" in log and "SlotName:" in log
+    assert "alias=dagrunner" not in log and "SlotName: slot" in log
+    assert "state:   finished" in status(rundir)
+
+
+def test_failures_on_htcondor_are_retried_then_rescued(session_dir, shared, sim_ms, cf_run,
+                                                       references, in_pool):
+    """DAGMan retries a gridding job that fails once; a sub-MS that disappears stops the
+    run (rescue DAG, failed node and log named by `make status`); after MSpartition
+    writes it again, condor_submit_dag continues from the rescue DAG without re-doing
+    what finished, to tclean's images."""
+    rundir = new_run(session_dir / "pool_recovery", {**shared, "maxsubmssize": size_for(2, sim_ms)})
+    inject(rundir, "allImagers.py", FAIL_ONCE.format(target=("n1", "0")))
+    inject(rundir, "allImagers.py", REMOVE_SUBMS)
+    _, metrics = submit_and_wait(in_pool, rundir)
+    assert metrics["exitcode"] == 1, metrics
+    tries = attempts(rundir)
+    assert tries["allImagers_c0_n1"] == [1, 0]                      # retried by DAGMan
+    assert tries["allImagers_c0_n2"] == [1, 1, 1]                   # RETRY 2, then failed
+    assert (rundir / "dag" / "condor_imaging.dag.rescue001").exists()
+    text = status(rundir)
+    assert "state:   failed" in text
+    assert "failed:  allImagers_c0_n2: see logs/allImagers_c0_n2.err" in text
+    finished = inodes(rundir, ["parts/psf/n1", "parts/cycle0/n1"])
+
+    run(["scripts/runjob", "MSpartition.py"], cwd=rundir)
+    _, metrics = submit_and_wait(in_pool, rundir)
+    assert metrics["exitcode"] == 0 and metrics["rescue_dag_number"] == 1, metrics
+    assert inodes(rundir, ["parts/psf/n1", "parts/cycle0/n1"]).items() >= finished.items()
+    assert attempts(rundir)["allImagers_c0_n1"] == [1, 0]           # not run again
+    assert_equals_tclean(rundir, references["awproject"], 1e-5)
+
+
+def dag_checker(in_pool, folder, dagfile):
+    """condor_dagman's own parser on a DAG file: -DumpRescue parses it, writes a full
+    rescue DAG listing every node, and exits 0, or 1 naming the line it rejects."""
+    command = (f'condor_dagman -f -l . -Lockfile {dagfile}.lock -AutoRescue 1 -DoRescueFrom 0 '
+               f'-Dag {dagfile} -DumpRescue -CsdVersion "$(condor_version | head -1)"')
+    return run([*in_pool, "sh", "-c", command], cwd=folder, check=False)
+
+
+def test_generated_dags_pass_condor_dagman(pool_run, in_pool, session_dir):
+    rundir = pool_run[0]
+    check = session_dir / "dagcheck"       # a copy: the checker writes rescue files
+    for name in ("dag", "htc", "scripts"):
+        shutil.copytree(rundir / name, check / name, ignore=shutil.ignore_patterns("*.dag.*"))
+    (check / "products").mkdir()
+    for dag in (rundir / "products").glob("*.dag"):
+        shutil.copy(dag, check / "products")
+    nparts = len(json.loads((rundir / "products" / "partitions.json").read_text())["parts"])
+    ncycles = len(list(check.glob("products/cycle*.dag")))
+    expected = {"dag/condor_imaging.dag": 6, "products/allImagers.dag": nparts,
+                "products/cycle1.dag": nparts + 2, "products/majorCycles.dag": ncycles}
+    for dagfile, nodes in expected.items():
+        proc = dag_checker(in_pool, check, dagfile)
+        assert proc.returncode == 0, f"{dagfile}:\n{proc.stdout[-2000:]}"
+        rescue = (check / f"{dagfile}.rescue001").read_text()
+        assert f"# Total number of Nodes: {nodes}\n" in rescue, rescue
+    (check / "bad.dag").write_text("JOB a htc/restore.htc\nPARENT a CHILD b\n")
+    assert dag_checker(in_pool, check, "bad.dag").returncode == 1    # the checker does reject
+
+
+def test_submit_files_pass_condor_submit(pool_run, in_pool):
+    """condor_submit -dry-run on each job kind with a node's VARS, in the run directory:
+    no error and no unused-macro warning; the job ad holds what the node runs."""
+    rundir = pool_run[0]
+    plan = json.loads((rundir / "products" / "partitions.json").read_text())
+    part = plan["parts"][0]
+    nodes = {"allImagers": {"JOB": "allImagers_c1_n1", "part": part["part"],
+                            "subms": part["subms"], "cycle": "1"},
+             "MSpartition": {"JOB": "MSpartition"}, "addImages": {"JOB": "addImages", "cycle": "0"},
+             "deconvolve": {"JOB": "deconvolve_c2", "cycle": "2"}, "restore": {"JOB": "restore"}}
+    for kind, vars_ in nodes.items():
+        ad = rundir / "logs" / f"{kind}.dryrun.ad"
+        appended = [arg for k, v in vars_.items() for arg in ("-a", f"{k} = {v}")]
+        proc = run([*in_pool, "condor_submit", "-dry-run", ad, *appended, f"htc/{kind}.htc"],
+                   cwd=rundir)
+        assert "WARNING" not in proc.stderr + proc.stdout, proc.stderr
+        text = ad.read_text()
+        args = " ".join([f"{kind}.py", *[v for k, v in vars_.items() if k != "JOB"]])
+        assert f'Arguments="{args}"' in text and 'ShouldTransferFiles="NO"' in text
+        memory = dagrunner.request_memory(parameters.JOBRESOURCES[kind]["request_memory"])
+        assert f'Err="logs/{vars_["JOB"]}.err"' in text and f"RequestMemory={memory}" in text
