@@ -88,6 +88,19 @@ def test_same_cycles_iterations_and_stop(dag_run, references):
     assert ours["stopcode"] == theirs["stopcode"]
 
 
+def test_peak_residual_plot_beside_summary(dag_run):
+    """A 600x400 PNG with one marker per major cycle (and one in the legend)."""
+    import matplotlib.image
+    from scipy import ndimage
+    name, final, gridder = dag_run
+    ours = json.loads((final / "summary.json").read_text())
+    png = matplotlib.image.imread(final / "peak_residual.png")
+    assert png.shape == (400, 600, 4)
+    blue = (png[..., 2] > 0.6) & (png[..., 0] < 0.3)          # matplotlib's first colour
+    markers = ndimage.label(ndimage.binary_opening(blue, np.ones((5, 5))))[1]
+    assert markers == len(ours["cycles"]) + 1
+
+
 def test_tt1_and_alpha_agree_where_bright(dag_run, references):
     name, final, gridder = dag_run
     ref = references[gridder]
