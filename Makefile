@@ -24,12 +24,14 @@ $(VENV)/.installed: requirements.txt
 data: setup
 	$(PY) scripts/simulate.py $(SIM_MS)
 
-## cfs: the CF cache for the whole MS (does nothing when it is up to date)
+## cfs: the CF cache for the whole MS, filled by cfjobs jobs at once (does nothing
+## when it is up to date); the imaging DAG runs the same dag/cfs.dag as its first stage
 cfs: setup
-	scripts/runjob makeCFs.py
+	scripts/runjob prepareRun.py
+	$(PY) scripts/dagrunner.py dag/cfs.dag
 
-## run: the whole imaging DAG on this machine, without HTCondor
-run: data cfs
+## run: the whole imaging DAG (CF cache included) on this machine, without HTCondor
+run: data
 	$(PY) scripts/dagrunner.py dag/condor_imaging.dag
 
 ## status: where this run stands (locally or on the pool): stage, major cycle,
@@ -38,7 +40,7 @@ status:
 	@$(PY) scripts/status.py
 
 ## submit: the same DAG on an HTCondor pool with a shared filesystem; checks first
-## that condor_submit_dag is there and that parameters, MS and CF cache are usable
+## that condor_submit_dag is there and that the parameters and the MS are usable
 ## (DAGMan passes only a fixed list of variables on to jobs: add IMAGING_PYTHON)
 submit: setup
 	@command -v condor_submit_dag >/dev/null || { echo "make submit: condor_submit_dag is not on PATH: run on an HTCondor access point (or see make pool)" >&2; exit 1; }

@@ -15,6 +15,7 @@ import functools
 import os
 import sys
 
+import cfcache
 import dagutils
 import synthesis
 
@@ -25,6 +26,7 @@ def main(part, subms, cycle):
         sys.exit(f"allImagers: sub-MS {subms} does not exist: MSpartition wrote it, so it was "
                  f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
                  f"write the missing sub-MSes again, then submit again (the run continues)")
+    check_cfcache(params)
     cycle = int(cycle)
     if cycle == 0:
         grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1))
@@ -32,6 +34,17 @@ def main(part, subms, cycle):
     model = dagutils.image_base(os.path.join(dagutils.minor_dir(cycle - 1), "predict"), params)
     grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), synthesis.grid_residual,
               model if cycle > 0 else None)
+
+
+def check_cfcache(params):
+    """Grid only with a whole cache made for this run's parameters (it is only read)."""
+    state = cfcache.status(params)
+    if state not in ("unused", "ok"):
+        detail = {"missing": "does not exist (or has no record of its parameters)",
+                  "incomplete": f"has CFs that were never filled: {cfcache.empty_cfs(params['cfcache'])[:3]}",
+                  "stale": f"was made for other parameters: {cfcache.differences(params)}"}[state]
+        sys.exit(f"allImagers: cfcache = {params['cfcache']!r} {detail}; `make cfs` makes it "
+                 f"for these parameters (or point cfcache at another path), then submit again")
 
 
 def grid_part(params, subms, final, grid, model=None):

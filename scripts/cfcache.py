@@ -1,18 +1,26 @@
-"""The CF cache of a run: which parameters shape it, and whether it is usable.
+"""The CF cache of a run: which parameters shape it, whether it is usable, where it is built.
 
 A finished cache is a folder of CASA CF images plus, beside it,
-`<cfcache>.json` recording the parameters that shaped it.  It is built under
-a temporary name and renamed when complete, so a cache folder that exists is
-whole.
+`<cfcache>.json` recording the parameters that shaped it.  It is built in a
+folder of this run's own (`<cfcache>.build-<run>`: the dry cache and one
+copy per fill job, so that no two CASA processes ever open one folder while
+one of them writes it), merged, checked and renamed into place, so a cache
+folder that exists is whole; the record is written last.  Several runs may
+share a cache by its path.
 """
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 
 # tclean parameters that change the convolution functions.
 CF_PARAMETERS = ("vis", "field", "spw", "imsize", "cell", "phasecenter", "stokes",
                  "projection", "specmode", "reffreq", "gridder", "wprojplanes",
                  "aterm", "psterm", "wbawp", "conjbeams", "computepastep",
                  "rotatepastep", "usepointing", "pointingoffsetsigdev")
+EMPTY_CF_BYTES = 32     # table.f0_TSM0 of a CF that drygridding made and nobody filled
 
 
 def recorded_path(params):
@@ -29,13 +37,15 @@ def shaping(params):
 
 
 def status(params):
-    """'unused', 'missing', 'stale' (made for other parameters) or 'ok'."""
+    """'unused', 'missing', 'stale' (made for other parameters), 'incomplete' or 'ok'."""
     if not params["cfcache"]:
         return "unused"
     if not (os.path.isdir(params["cfcache"]) and os.path.isfile(recorded_path(params))):
         return "missing"
     with open(recorded_path(params)) as f:
-        return "ok" if json.load(f) == shaping(params) else "stale"
+        if json.load(f) != shaping(params):
+            return "stale"
+    return "incomplete" if empty_cfs(params["cfcache"]) else "ok"
 
 
 def differences(params):
@@ -44,3 +54,58 @@ def differences(params):
         recorded = json.load(f)
     now = shaping(params)
     return {k: (recorded.get(k), now[k]) for k in now if recorded.get(k) != now[k]}
+
+
+def cf_names(folder):
+    """The CFs of a cache ('CFS_*'; each fills its 'WTCFS_*' partner too)."""
+    return sorted(f for f in os.listdir(folder) if f.startswith("CFS_"))
+
+
+def empty_cfs(folder):
+    """CF images (CFS_* and WTCFS_*) still as drygridding left them: not filled."""
+    names = [n for cf in cf_names(folder) for n in (cf, "WT" + cf)]
+    if not names:
+        return ["(no CFS_* entries at all)"]
+    return [n for n in names
+            if not os.path.isfile(data := os.path.join(folder, n, "table.f0_TSM0"))
+            or os.path.getsize(data) <= EMPTY_CF_BYTES]
+
+
+def share(cfs, njobs, k):
+    """The CFs fill job k (1..njobs) fills: every njobs-th, starting at the k-th."""
+    return cfs[k - 1::njobs]
+
+
+# ---------------------------------------------------------------- where it is built
+def build_dir(params):
+    """This run's own work folder beside the cache (runs sharing a cache do not meet)."""
+    run = hashlib.sha1(os.getcwd().encode()).hexdigest()[:8]
+    return f"{os.path.normpath(params['cfcache'])}.build-{run}"
+
+
+def dry_dir(params):
+    return os.path.join(build_dir(params), "dry")
+
+
+def fill_dir(params, k):
+    return os.path.join(build_dir(params), f"fill{k}")
+
+
+@contextlib.contextmanager
+def locked(params):
+    """An exclusive lock on <cfcache>.lock while a cache is put in place."""
+    with open(os.path.normpath(params["cfcache"]) + ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def merge(params, plan):
+    """The dry cache with every fill job's CFs: a whole cache in a scratch folder."""
+    merged = build_dir(params) + ".merged"
+    shutil.rmtree(merged, ignore_errors=True)
+    shutil.copytree(dry_dir(params), merged)
+    for k, cfs in enumerate(plan, start=1):
+        for name in (n for cf in cfs for n in (cf, "WT" + cf)):
+            shutil.rmtree(os.path.join(merged, name))
+            shutil.copytree(os.path.join(fill_dir(params, k), name), os.path.join(merged, name))
+    return merged

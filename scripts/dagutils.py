@@ -33,6 +33,7 @@ PRODUCTS = "products"
 SUBDAG = os.path.join(PRODUCTS, "allImagers.dag")
 PLAN = os.path.join(PRODUCTS, "partitions.json")
 MAJORCYCLES = os.path.join(PRODUCTS, "majorCycles.dag")
+CFFILL = os.path.join(PRODUCTS, "cfFill.dag")
 GRIDDING_RETRIES = 2
 SKIP_EXIT = 99
 
@@ -322,6 +323,26 @@ def major_cycles_dag(ncycles):
         lines.append("# niter = 0 or nmajor = 0: no major cycle after the first.\n"
                      "JOB noMajorCycles htc/deconvolve.htc NOOP")
     return "\n".join(lines) + "\n"
+
+
+def cf_fill_dag(njobs):
+    """Text of products/cfFill.dag: one job per share of the CFs (none: a NOOP node)."""
+    lines = ["# Written by scripts/makeCFs.py dry: the CF fill jobs, each into a folder of its own.", ""]
+    for k in range(1, njobs + 1):
+        lines += [f"JOB CFfill_{k} htc/makeCFs.htc", f'VARS CFfill_{k} mode="fill" part="{k}"',
+                  f"RETRY CFfill_{k} 1", ""]
+    if njobs == 0:  # DAGMan wants at least one node
+        lines.append("# The CF cache is up to date, or the gridder needs none.\n"
+                     "JOB CFfill_none htc/makeCFs.htc NOOP")
+    return "\n".join(lines) + "\n"
+
+
+def read_json(path):
+    """The JSON in a file, or None if there is no such file."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def read_plan(path=PLAN):

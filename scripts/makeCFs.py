@@ -1,43 +1,109 @@
-"""make cfs: compute the convolution-function cache for the whole MS, once.
+"""makeCFs: the convolution-function cache for the whole MS, in three steps.
 
-Run before partitioning, with the parameters of params/imaging.py.  Does
-nothing if a cache made with the same CF-shaping parameters exists; remakes it
-if one of them changed; skips gridders that need no CF cache.
+    makeCFs.py dry       the empty cache with its metadata (drygridding, as tclean),
+                         a plan sharing its CFs between fill jobs, and the sub-DAG
+                         products/cfFill.dag with one fill job per share
+    makeCFs.py fill K    fill job K: a fresh copy of the empty cache, its share filled
+    makeCFs.py merge     every share merged into one cache, checked, moved into place
+
+dag/cfs.dag runs the steps (`make cfs`, and the imaging DAG's node CFs).
+CASA fills a cache serially because parallel fills into one folder race
+(tclean(parallel=True): "randomly has race condition about table.dat not
+available"); here every fill job has a folder of its own, and the merge
+copies whole CF folders.  Each step does nothing when the cache is up to date
+for these parameters or the gridder needs none; a cache made for other
+parameters, or left incomplete, is made again.  Steps that finished are kept
+when the DAG is run again.
 """
 import os
 import shutil
+import sys
 
 import cfcache
 import dagutils
 import synthesis
 
 
-def main():
+def main(mode, k=None):
     params = dagutils.load_params()
     state = cfcache.status(params)
     if state in ("unused", "ok"):
-        reason = "needs none" if state == "unused" else f"{params['cfcache']} is up to date"
-        print(f"makeCFs: gridder={params['gridder']!r} {reason}; nothing to do")
+        if mode == "dry":
+            dagutils.write_text_atomic(dagutils.CFFILL, dagutils.cf_fill_dag(0))
+        if mode == "merge" and state == "ok":   # made by another run since our dry step
+            shutil.rmtree(cfcache.build_dir(params), ignore_errors=True)
+        print(f"makeCFs {mode}: " + (f"gridder={params['gridder']!r} needs no CF cache"
+                                     if state == "unused" else f"{params['cfcache']} is up to date"))
         return
-    if state == "stale":
-        print(f"makeCFs: remaking {params['cfcache']}: changed {cfcache.differences(params)}")
-    build(params)
+    if mode == "dry":
+        dry(params, state)
+    elif mode == "fill":
+        fill(params, int(k))
+    else:
+        merge(params)
 
 
-def build(params):
-    final = os.path.normpath(params["cfcache"])
-    work, scratch = final + ".tmp", final + ".scratch"
-    for path in (work, scratch):
-        shutil.rmtree(path, ignore_errors=True)
-    cfs = synthesis.make_cfcache({**params, "cfcache": work}, os.path.join(scratch, "cf"))
-    shutil.rmtree(scratch)
-    recorded = cfcache.recorded_path(params)
-    if os.path.exists(recorded):
-        os.remove(recorded)
+def dry(params, state):
+    if state != "missing":
+        print(f"makeCFs dry: making {params['cfcache']} again: it is {state}"
+              + (f" (changed: {cfcache.differences(params)})" if state == "stale" else ""))
+    plan_path = os.path.join(cfcache.build_dir(params), "plan.json")
+    plan = dagutils.read_json(plan_path)
+    if plan is None or plan["shaping"] != cfcache.shaping(params):
+        plan = make_dry(params)
+        dagutils.write_json(plan_path, plan)
+    dagutils.write_text_atomic(dagutils.CFFILL, dagutils.cf_fill_dag(len(plan["shares"])))
+    print(f"makeCFs dry: {sum(map(len, plan['shares']))} CFs for {len(plan['shares'])} fill jobs")
+
+
+def make_dry(params):
+    build = dagutils.fresh_dir(cfcache.build_dir(params))
+    work = cfcache.dry_dir(params) + ".tmp"
+    cfs = synthesis.dry_cfcache(params, work, os.path.join(build, "scratch", "cf"))
+    shutil.rmtree(os.path.join(build, "scratch"))
+    dagutils.publish_dir(work, cfcache.dry_dir(params))
+    njobs = min(len(cfs), params["cfjobs"] or os.cpu_count() or 1)
+    return {"shaping": cfcache.shaping(params),
+            "shares": [cfcache.share(cfs, njobs, k) for k in range(1, njobs + 1)]}
+
+
+def fill(params, k):
+    final = cfcache.fill_dir(params, k)
+    if os.path.isdir(final):
+        print(f"makeCFs fill {k}: {final} exists from an earlier try; kept")
+        return
+    cfs = dagutils.read_json(os.path.join(cfcache.build_dir(params), "plan.json"))["shares"][k - 1]
+    work = final + ".tmp"
+    shutil.rmtree(work, ignore_errors=True)      # a CF filled twice fails: start from the dry one
+    shutil.copytree(cfcache.dry_dir(params), work)
+    synthesis.fill_cfcache(params, work, cfs)
+    missed = [n for n in cfcache.empty_cfs(work) if n.removeprefix("WT") in cfs]
+    if missed:
+        sys.exit(f"makeCFs fill {k}: CASA left {', '.join(missed)} empty in {work}")
     dagutils.publish_dir(work, final)
-    dagutils.write_json(recorded, cfcache.shaping(params))
-    print(f"makeCFs: wrote {len(cfs)} CFs to {final}")
+    print(f"makeCFs fill {k}: filled {len(cfs)} CFs: {' '.join(cfs)}")
+
+
+def merge(params):
+    plan = dagutils.read_json(os.path.join(cfcache.build_dir(params), "plan.json"))
+    merged = cfcache.merge(params, plan["shares"])
+    empty = cfcache.empty_cfs(merged)
+    if empty:
+        sys.exit(f"makeCFs merge: {len(empty)} CFs are not filled ({', '.join(empty[:4])} ...) in "
+                 f"{merged}; the cache is not put in place")
+    final = os.path.normpath(params["cfcache"])
+    with cfcache.locked(params):
+        if cfcache.status(params) == "ok":      # another run sharing the cache made it meanwhile
+            shutil.rmtree(merged)
+            print(f"makeCFs merge: {final} was made meanwhile by another run; kept")
+        else:
+            if os.path.exists(cfcache.recorded_path(params)):
+                os.remove(cfcache.recorded_path(params))
+            dagutils.publish_dir(merged, final)
+            dagutils.write_json(cfcache.recorded_path(params), cfcache.shaping(params))
+            print(f"makeCFs merge: wrote {final}: {len(cfcache.cf_names(final))} CFs, all filled")
+    shutil.rmtree(cfcache.build_dir(params))
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])

@@ -25,10 +25,12 @@ DECOMPOSITION = {
     "maxsubmssize": ("2GB", (str, int), "largest size of one sub-MS, e.g. '500MB', '100GB'"),
     "jobresources": ({}, dict, "HTCondor resources per job kind, overriding JOBRESOURCES"),
     "maxmajorcycles": (20, int, "most major cycles after the first when nmajor = -1"),
+    "cfjobs": (0, int, "jobs filling the CF cache at once; 0: one per core of the machine"),
 }
 
 # HTCondor resources per job kind (the keys of `jobresources`).
 JOBRESOURCES = {
+    "makeCFs": {"request_cpus": 1, "request_memory": "2GB", "request_disk": "1GB"},
     "MSpartition": {"request_cpus": 1, "request_memory": "2GB", "request_disk": "1GB"},
     "allImagers": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
     "addImages": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
@@ -179,8 +181,9 @@ def check_decomposition(params, path):
         if not isinstance(params[name], kinds) or isinstance(params[name], bool):
             names = " or ".join(k.__name__ for k in kinds)
             raise ParameterError(f"{path}: {name} = {params[name]!r} must be a {names} ({what})")
-    if params["maxmajorcycles"] < 0:
-        raise ParameterError(f"{path}: maxmajorcycles = {params['maxmajorcycles']} must be >= 0")
+    for name in ("maxmajorcycles", "cfjobs"):
+        if params[name] < 0:
+            raise ParameterError(f"{path}: {name} = {params[name]} must be >= 0")
     for kind, res in params["jobresources"].items():
         if kind not in JOBRESOURCES or not isinstance(res, dict):
             raise ParameterError(f"{path}: jobresources[{kind!r}]: job kinds are "

@@ -1,9 +1,8 @@
 """PRE script of the first node: check that the run can start, write resources.
 
 Stops the DAG before any job with a clear message if params/imaging.py is
-invalid, the CF cache is missing or made for other parameters, or products/
-holds the products of other parameters (a re-run continues only the same
-run).  Records the parameters in products/params.json and writes
+invalid or products/ holds the products of other parameters (a re-run
+continues only the same run).  (The CF cache is the DAG's own stage, CFs.)  Records the parameters in products/params.json and writes
 products/resources/<kind>.htc, the request_* commands each job kind's .htc
 file includes.
 """
@@ -11,7 +10,6 @@ import json
 import os
 import sys
 
-import cfcache
 import dagutils
 import parameters
 
@@ -24,7 +22,6 @@ HARMLESS = {"jobresources"}
 def main():
     try:
         params = dagutils.load_params()
-        check_cfcache(params)
         check_same_run(params)
     except (parameters.ParameterError, RuntimeError) as e:
         sys.exit(f"prepareRun: {e}")
@@ -32,15 +29,6 @@ def main():
     for kind in parameters.JOBRESOURCES:
         dagutils.write_text_atomic(resources_path(kind), resources_htc(params, kind))
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
-
-
-def check_cfcache(params):
-    state = cfcache.status(params)
-    if state == "missing":
-        raise RuntimeError(f"cfcache = {params['cfcache']!r} does not exist: run `make cfs` first")
-    if state == "stale":
-        raise RuntimeError(f"cfcache = {params['cfcache']!r} was made for other parameters "
-                           f"{cfcache.differences(params)}: run `make cfs` to remake it")
 
 
 def check_same_run(params):

@@ -43,7 +43,7 @@ def stage():
     if os.path.isfile(summary_path()):
         return f"restored after major cycle {dagutils.last_cycle()}", None
     if not os.path.isfile(dagutils.PLAN):
-        return "checking parameters and partitioning the MS (MSpartition)", None
+        return "checking parameters, making the CF cache (CFs), partitioning the MS (MSpartition)", None
     parts = [p["part"] for p in dagutils.read_plan()["parts"]]
     cycle = 0
     while (record := dagutils.read_record(cycle)) is not None:

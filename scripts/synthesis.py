@@ -7,7 +7,6 @@ read as the algorithm.  The sequences follow casatasks' own
 """
 import contextlib
 import os
-import re
 import shutil
 
 import casaenv  # noqa: F401  (offline CASA site configuration, before casatools)
@@ -58,19 +57,27 @@ def open_imager(params, msname, imagename):
     return si
 
 
-def make_cfcache(params, scratch):
-    """Compute the CF cache for the whole MS: dry gridding, then fill every CF.
+def dry_cfcache(params, cfcache, scratch):
+    """The empty CF cache with its metadata, for the whole MS (tclean's drygridding).
 
-    `scratch` names images the imager may leave behind (not needed after).
+    Returns the names of its CFs ('CFS_*'; each has a 'WTCFS_*' partner that is
+    filled with it).  `scratch` names images the imager leaves behind.
+    """
+    with using(open_imager({**params, "cfcache": cfcache}, params["vis"], imagename=scratch)) as si:
+        si.drygridding([""])
+    return sorted(f for f in os.listdir(cfcache) if f.startswith("CFS_"))
+
+
+def fill_cfcache(params, cfcache, cfs):
+    """Fill some CFs of an empty cache (and their WTCFS partners) in place.
+
+    Needs no MS: the cache's metadata says everything.  A CF must not be
+    filled twice (CASA then fails on a zero support).
     """
     grid = imager_parameters(params).getGridPars()["0"]
-    with using(open_imager(params, params["vis"], imagename=scratch)) as si:
-        si.drygridding([""])
-        cflist = sorted(f for f in os.listdir(grid["cfcache"]) if re.match(r"CFS", f))
-        si.fillcfcache(cflist, grid["gridder"], grid["cfcache"], grid["psterm"],
-                       grid["aterm"], grid["conjbeams"])
-        si.reloadcfcache()
-    return cflist
+    with using(synthesisimager()) as si:
+        si.fillcfcache(cfs, grid["gridder"], cfcache, grid["psterm"], grid["aterm"],
+                       grid["conjbeams"])
 
 
 def grid_psf(params, msname, partname, makepb=False):

@@ -1,15 +1,40 @@
-"""make cfs: made once, left alone while its parameters are unchanged, refused when stale."""
+"""The CF cache: filled by several jobs at once, equal to tclean's own, made once per set
+of CF parameters, shared by path, refused by gridding when it does not fit the run."""
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
 import cfcache
 import parameters
-from conftest import folder_digest, new_run, run
+from conftest import PYTHON, ROOT, casa_env, folder_digest, new_run, run
+from test_recovery import attempts
+
+
+def cf_files(folder):
+    """Digest of every CF image's pixel data (table.f0*), by CF and file name."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in folder.glob("*CFS_*/table.f0*")}
+
+
+def test_make_cfs_filled_in_parallel_equals_tclean_cache(cf_run, shared, tclean_ref):
+    """`make cfs` (2 fill jobs on 2 cores) made every CF's pixels byte for byte as
+    tclean, filling serially, made its own cache from the same parameters."""
+    tries = attempts(cf_run)
+    assert tries["CFfill_1"] == [0] and tries["CFfill_2"] == [0], tries
+    cache = Path(shared["cfcache"])
+    ours, theirs = cf_files(cache), cf_files(tclean_ref.parent / f"{tclean_ref.name}.cf")
+    assert len(ours) == 2 * 8 * 2 and ours == theirs      # (WT)CFS x 8 CFs x (f0, f0_TSM0)
+    assert not list(cache.parent.glob("*.build-*"))      # the work folders are cleaned up
 
 
 def test_cfs_up_to_date_does_nothing(cf_run, shared):
     before = folder_digest(shared["cfcache"])
-    proc = run(["make", "-s", "cfs"], cwd=cf_run)
-    assert "up to date; nothing to do" in proc.stdout
+    run(["make", "-s", "cfs"], cwd=cf_run)
+    assert "is up to date" in (cf_run / "logs" / "CFdry.out").read_text()
+    assert "NOOP" in (cf_run / "products" / "cfFill.dag").read_text()
     assert folder_digest(shared["cfcache"]) == before
 
 
@@ -20,25 +45,83 @@ def test_cache_holds_the_cfs_of_every_spw(cf_run, shared, sim_ms):
     md.open(str(sim_ms))
     nspw = md.nspw()
     md.close()
-    names = sorted(p.name for p in __import__("pathlib").Path(shared["cfcache"]).iterdir())
-    cfs = [n for n in names if n.startswith("CFS_")]
+    cfs = cfcache.cf_names(shared["cfcache"])
     assert {n.split("_")[4] for n in cfs} == {str(s) for s in range(nspw)}
+    assert cfcache.empty_cfs(shared["cfcache"]) == []
 
 
 @pytest.mark.parametrize("change", [{"cell": "5arcsec"}, {"wprojplanes": 4},
                                     {"imsize": [128, 128]}, {"aterm": False}])
-def test_changed_cf_parameter_makes_the_cache_stale(cf_run, shared, session_dir, change):
+def test_gridding_refuses_a_cache_made_for_other_parameters(cf_run, shared, session_dir, sim_ms,
+                                                            change):
     name = "stale_" + "_".join(change)
     rundir = new_run(session_dir / name, {**shared, **change})
     params = parameters.load(str(rundir / "params" / "imaging.py"), rundir=str(rundir))
     assert cfcache.status(params) == "stale"
     assert set(change) <= set(cfcache.differences(params))
-    proc = run(["scripts/runjob", "prepareRun.py"], cwd=rundir, check=False)
-    assert proc.returncode != 0 and "make cfs" in proc.stderr
+    proc = run(["scripts/runjob", "allImagers.py", "n1", sim_ms, "0"], cwd=rundir, check=False)
+    assert proc.returncode != 0 and "was made for other parameters" in proc.stderr
+    assert "make cfs" in proc.stderr and not (rundir / "products" / "parts").exists()
+
+
+def test_gridding_refuses_an_incomplete_cache(cf_run, shared, session_dir, sim_ms):
+    """A cache with one CF as drygridding left it (as after an interrupted copy)."""
+    copy = session_dir / "incomplete" / "ctb80.cf"
+    shutil.copytree(shared["cfcache"], copy)
+    shutil.copy(f"{shared['cfcache']}.json", f"{copy}.json")
+    empty = next(copy.glob("WTCFS_*")) / "table.f0_TSM0"
+    empty.write_bytes(b"\0" * cfcache.EMPTY_CF_BYTES)
+    rundir = new_run(session_dir / "incomplete_run", {**shared, "cfcache": str(copy)})
+    proc = run(["scripts/runjob", "allImagers.py", "n1", sim_ms, "0"], cwd=rundir, check=False)
+    assert proc.returncode != 0 and "never filled" in proc.stderr and empty.parent.name in proc.stderr
 
 
 def test_gridder_without_cfs_needs_no_cache(session_dir, shared):
     rundir = new_run(session_dir / "standard_cfs", {**shared, "gridder": "standard",
                                                     "cfcache": ""})
-    proc = run(["scripts/runjob", "makeCFs.py"], cwd=rundir)
-    assert "needs none" in proc.stdout
+    run(["make", "-s", "cfs"], cwd=rundir)
+    assert "needs no CF cache" in (rundir / "logs" / "CFdry.out").read_text()
+
+
+# ---------------------------------------------------------------- the race CASA avoids
+@pytest.fixture(scope="module")
+def small_ms(session_dir):
+    """One SPW: two CFs, a quick fill."""
+    ms = session_dir / "one_spw.ms"
+    run([PYTHON, ROOT / "scripts" / "simulate.py", "--spws", "1", "--chans", "2",
+         "--hours", "0.5", ms], cwd=session_dir)
+    return ms
+
+
+def build(rundirs, cores):
+    """dag/cfs.dag in several run directories at once; each exits 0."""
+    procs = [subprocess.Popen([PYTHON, "scripts/dagrunner.py", "dag/cfs.dag", "--cores", str(cores)],
+                              cwd=d, env=casa_env(d / "logs"), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for d in rundirs]
+    for d, p in zip(rundirs, procs):
+        out = p.communicate(timeout=900)[0]
+        assert p.returncode == 0, f"{d}:\n{out[-3000:]}"
+
+
+def test_parallel_fills_never_race(session_dir, small_ms):
+    """Five times, two runs sharing one cache path build it at the same moment, each with
+    two fill jobs (four CASA fills at once): every build succeeds, every CF is filled, and
+    the cache is byte for byte the one a single fill job makes."""
+    shared_cache = session_dir / "race" / "one.cf"
+    base = {"vis": str(small_ms), "cfcache": str(shared_cache)}
+    serial_cache = session_dir / "race" / "serial.cf"
+    serial = new_run(session_dir / "race_serial", {**base, "cfcache": str(serial_cache), "cfjobs": 1})
+    run(["scripts/runjob", "prepareRun.py"], cwd=serial)
+    build([serial], cores=1)
+    reference = folder_digest(serial_cache)
+    runs = [new_run(session_dir / f"race_{k}", {**base, "cfjobs": 2}) for k in (1, 2)]
+    for rundir in runs:
+        run(["scripts/runjob", "prepareRun.py"], cwd=rundir)
+    for attempt in range(5):
+        shutil.rmtree(shared_cache, ignore_errors=True)
+        (shared_cache.parent / "one.cf.json").unlink(missing_ok=True)
+        build(runs, cores=2)
+        assert cfcache.empty_cfs(shared_cache) == [], attempt
+        assert folder_digest(shared_cache) == reference, attempt
+    assert sorted(p.name for p in shared_cache.parent.iterdir()) == \
+        ["one.cf", "one.cf.json", "one.cf.lock", "serial.cf", "serial.cf.json", "serial.cf.lock"]

@@ -60,6 +60,8 @@ def test_allimagers_job(tmp_path, monkeypatch):
     ("addImages.htc", {"JOB": "addImages", "cycle": "0"}, '"addImages.py 0"'),
     ("deconvolve.htc", {"JOB": "deconvolve_c3", "cycle": "3"}, '"deconvolve.py 3"'),
     ("restore.htc", {"JOB": "restore"}, '"restore.py"'),
+    ("makeCFs.htc", {"JOB": "CFfill_2", "mode": "fill", "part": "2"}, '"makeCFs.py fill 2"'),
+    ("makeCFs.htc", {"JOB": "CFdry", "mode": "dry"}, '"makeCFs.py dry "'),
 ])
 def test_static_jobs(tmp_path, monkeypatch, htc, vars_, args):
     sub = submit(htc, vars_, tmp_path, monkeypatch)
@@ -72,19 +74,26 @@ def test_cycle_dags_match_golden():
     assert dagutils.major_cycles_dag(3) == (GOLDEN / "majorCycles.dag").read_text()
 
 
+def test_cf_fill_dag_matches_golden():
+    assert dagutils.cf_fill_dag(2) == (GOLDEN / "cfFill.dag").read_text()
+    assert "NOOP" in dagutils.cf_fill_dag(0)
+
+
 def test_top_level_dag_structure():
-    """The static DAG: MSpartition -> allImagers (cycle 0, written at run time) -> addImages
-    -> deconvolve -> majorCycles (written at run time) -> restore."""
+    """The static DAG: prepareRun -> (CFs, MSpartition) -> allImagers (cycle 0, written at
+    run time) -> addImages -> deconvolve -> majorCycles (written at run time) -> restore."""
     lines = [l.split() for l in (ROOT / "dag" / "condor_imaging.dag").read_text().splitlines()
              if l.strip() and not l.startswith("#")]
     assert ["JOB", "MSpartition", "htc/MSpartition.htc"] in lines
     assert ["SUBDAG", "EXTERNAL", "allImagers", dagutils.SUBDAG] in lines
     assert ["JOB", "addImages", "htc/addImages.htc"] in lines
-    assert ["PARENT", "MSpartition", "CHILD", "allImagers"] in lines
+    assert ["PARENT", "prepareRun", "CHILD", "CFs", "MSpartition"] in lines
+    assert ["SUBDAG", "EXTERNAL", "CFs", "dag/cfs.dag"] in lines
+    assert ["PARENT", "CFs", "MSpartition", "CHILD", "allImagers"] in lines
     assert ["PARENT", "allImagers", "CHILD", "addImages"] in lines
     assert ["PARENT", "addImages", "CHILD", "deconvolve"] in lines
     assert ["PARENT", "deconvolve", "CHILD", "majorCycles"] in lines
     assert ["SUBDAG", "EXTERNAL", "majorCycles", dagutils.MAJORCYCLES] in lines
     assert ["PARENT", "majorCycles", "CHILD", "restore"] in lines
-    assert ["SCRIPT", "DEBUG", "logs/MSpartition.pre.log", "ALL", "PRE", "MSpartition",
+    assert ["SCRIPT", "DEBUG", "logs/prepareRun.pre.log", "ALL", "PRE", "prepareRun",
             "scripts/runjob", "prepareRun.py"] in lines

@@ -85,9 +85,11 @@ def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
     rundir = new_run(session_dir / "badparam", {**shared, "robust": 7.0})
     proc = run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir, check=False)
     assert proc.returncode != 0
-    assert "prepareRun: " in proc.stderr and "robust = 7.0" in proc.stderr
-    assert "node 'MSpartition' PRE script failed" in proc.stderr
-    assert not (rundir / "logs" / "MSpartition.out").exists()  # the job never ran
+    assert "node 'prepareRun' PRE script failed" in proc.stderr
+    assert "its output: logs/prepareRun.pre.log" in proc.stderr
+    log = (rundir / "logs" / "prepareRun.pre.log").read_text()
+    assert "prepareRun: " in log and "robust = 7.0" in log
+    assert not list((rundir / "logs").glob("*.out"))  # no job ever ran
 
 
 def test_rerun_with_changed_parameters_is_refused(session_dir, shared, cf_run):

@@ -92,11 +92,13 @@ def test_dag_on_htcondor_equals_tclean(pool_run, references):
 
 def test_failures_on_htcondor_are_retried_then_rescued(session_dir, shared, sim_ms, cf_run,
                                                        references, in_pool):
-    """DAGMan retries a gridding job that fails once; a sub-MS that disappears stops the
-    run (rescue DAG, failed node and log named by `make status`); after MSpartition
-    writes it again, condor_submit_dag continues from the rescue DAG without re-doing
-    what finished, to tclean's images."""
-    rundir = new_run(session_dir / "pool_recovery", {**shared, "maxsubmssize": size_for(2, sim_ms)})
+    """The DAG makes its CF cache with two fill jobs; DAGMan retries a gridding job that
+    fails once; a sub-MS that disappears stops the run (rescue DAG, failed node and log
+    named by `make status`); after MSpartition writes it again, condor_submit_dag
+    continues from the rescue DAG without re-doing what finished, to tclean's images."""
+    own_cache = str(session_dir / "pool_cfcache" / "ctb80.cf")    # the DAG makes it on the pool
+    rundir = new_run(session_dir / "pool_recovery", {**shared, "cfcache": own_cache,
+                                                     "maxsubmssize": size_for(2, sim_ms)})
     inject(rundir, "allImagers.py", FAIL_ONCE.format(target=("n1", "0")))
     inject(rundir, "allImagers.py", REMOVE_SUBMS)
     _, metrics = submit_and_wait(in_pool, rundir)
@@ -104,6 +106,7 @@ def test_failures_on_htcondor_are_retried_then_rescued(session_dir, shared, sim_
     tries = attempts(rundir)
     assert tries["allImagers_c0_n1"] == [1, 0]                      # retried by DAGMan
     assert tries["allImagers_c0_n2"] == [1, 1, 1]                   # RETRY 2, then failed
+    assert tries["CFfill_1"] == tries["CFfill_2"] == [0]             # the CF stage, in 2 jobs
     assert (rundir / "dag" / "condor_imaging.dag.rescue001").exists()
     text = status(rundir)
     assert "state:   failed" in text
@@ -136,7 +139,8 @@ def test_generated_dags_pass_condor_dagman(pool_run, in_pool, session_dir):
         shutil.copy(dag, check / "products")
     nparts = len(json.loads((rundir / "products" / "partitions.json").read_text())["parts"])
     ncycles = len(list(check.glob("products/cycle*.dag")))
-    expected = {"dag/condor_imaging.dag": 6, "products/allImagers.dag": nparts,
+    expected = {"dag/condor_imaging.dag": 8, "dag/cfs.dag": 3, "products/cfFill.dag": 1,
+                "products/allImagers.dag": nparts,
                 "products/cycle1.dag": nparts + 2, "products/majorCycles.dag": ncycles}
     for dagfile, nodes in expected.items():
         proc = dag_checker(in_pool, check, dagfile)
@@ -156,7 +160,8 @@ def test_submit_files_pass_condor_submit(pool_run, in_pool):
     nodes = {"allImagers": {"JOB": "allImagers_c1_n1", "part": part["part"],
                             "subms": part["subms"], "cycle": "1"},
              "MSpartition": {"JOB": "MSpartition"}, "addImages": {"JOB": "addImages", "cycle": "0"},
-             "deconvolve": {"JOB": "deconvolve_c2", "cycle": "2"}, "restore": {"JOB": "restore"}}
+             "deconvolve": {"JOB": "deconvolve_c2", "cycle": "2"}, "restore": {"JOB": "restore"},
+             "makeCFs": {"JOB": "CFfill_1", "mode": "fill", "part": "1"}}
     for kind, vars_ in nodes.items():
         ad = rundir / "logs" / f"{kind}.dryrun.ad"
         appended = [arg for k, v in vars_.items() for arg in ("-a", f"{k} = {v}")]
