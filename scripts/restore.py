@@ -27,8 +27,9 @@ def main():
     dagutils.assemble_cycle(params, last, image)
     synthesis.restore(params, image)
     write_summary(work, summary(last))
+    title = f"{params['imagename']}: peak residual per major cycle"
     progress.plot_peak_residuals(summary(last)["cycles"], os.path.join(work, "peak_residual.png"),
-                                 threshold_jy(params), f"{params['imagename']}: peak residual per major cycle")
+                                 threshold_jy(params), title)
     dagutils.publish_dir(work, final)
     print(f"restore: wrote {final}")
 
