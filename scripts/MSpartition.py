@@ -13,13 +13,15 @@ import sys
 
 import dagutils
 import parameters
+import timing
 
 
 def main():
     params = dagutils.load_params()
     vis = params["vis"]
     maxsize = parameters.parse_size(params["maxsubmssize"], "maxsubmssize")
-    times, counts, bytes_per_row, overhead = dagutils.ms_layout(vis)
+    with timing.timed("ms_layout"):
+        times, counts, bytes_per_row, overhead = dagutils.ms_layout(vis)
     ranges = dagutils.plan_partitions(times, counts, bytes_per_row, overhead, maxsize)
     plan = {"vis": vis, "maxsubmssize": maxsize, "nrows": sum(counts), "parts": []}
     for k, r in enumerate(ranges, start=1):
@@ -47,7 +49,8 @@ def make_part(vis, times, counts, r, k):
             "integrations": r[1] - r[0] + 1, "nrows": nrows}
     if dagutils.subms_rows(out, bounds) != nrows:
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        copied = dagutils.write_subms(vis, bounds, out)
+        with timing.timed("write_subms"):
+            copied = dagutils.write_subms(vis, bounds, out)
         assert copied == nrows, f"{out}: copied {copied} rows, planned {nrows}"
     part["bytes"] = dagutils.folder_bytes(out)
     return part

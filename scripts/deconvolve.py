@@ -19,6 +19,7 @@ import sys
 import dagutils
 import iteration
 import synthesis
+import timing
 
 
 def main(cycle):
@@ -45,7 +46,7 @@ def deconvolve(params, cycle, image):
     if params["niter"] == 0:
         return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
                 "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
-    with synthesis.using(synthesis.iteration_bot(params)) as bot, \
+    with timing.timed("minor_cycle"), synthesis.using(synthesis.iteration_bot(params)) as bot, \
             synthesis.using(synthesis.open_deconvolver(params, image)) as sd:
         nmajor = dagutils.max_cycles(params)
         for k in range(cycle):

@@ -11,7 +11,9 @@ import shutil
 
 import casaenv  # noqa: F401  (offline CASA site configuration, before casatools)
 from casatasks.private.imagerhelpers.input_parameters import ImagerParameters
+from cfcache import cf_names
 from dagutils import image_paths
+from timing import casa_work
 from casatools import iterbotsink, synthesisdeconvolver, synthesisimager, synthesisnormalizer
 
 # tclean's parameter names that ImagerParameters spells differently (task_tclean.py).
@@ -57,6 +59,7 @@ def open_imager(params, msname, imagename):
     return si
 
 
+@casa_work
 def dry_cfcache(params, cfcache, scratch):
     """The empty CF cache with its metadata, for the whole MS (tclean's drygridding).
 
@@ -65,9 +68,10 @@ def dry_cfcache(params, cfcache, scratch):
     """
     with using(open_imager({**params, "cfcache": cfcache}, params["vis"], imagename=scratch)) as si:
         si.drygridding([""])
-    return sorted(f for f in os.listdir(cfcache) if f.startswith("CFS_"))
+    return cf_names(cfcache)
 
 
+@casa_work
 def fill_cfcache(params, cfcache, cfs):
     """Fill some CFs of an empty cache (and their WTCFS partners) in place.
 
@@ -80,6 +84,7 @@ def fill_cfcache(params, cfcache, cfs):
                        grid["conjbeams"])
 
 
+@casa_work
 def grid_psf(params, msname, partname, makepb=False):
     """Grid one MS into un-normalized PSF, weight and sum-of-weight images.
 
@@ -92,6 +97,7 @@ def grid_psf(params, msname, partname, makepb=False):
             si.makepb()
 
 
+@casa_work
 def grid_residual(params, msname, partname):
     """Grid one MS into an un-normalized residual (data minus model) image."""
     with using(open_imager(params, msname, partname)) as si:
@@ -108,6 +114,7 @@ def normalizer(params, imagename, partnames):
     return pn
 
 
+@casa_work
 def normalize_psf(params, imagename, partnames):
     """Sum partial PSFs and weights, normalize once, make the primary beam."""
     with using(normalizer(params, imagename, partnames)) as pn:
@@ -118,6 +125,7 @@ def normalize_psf(params, imagename, partnames):
         pn.normalizeprimarybeam()
 
 
+@casa_work
 def normalize_residual(params, imagename, partnames):
     """Sum partial residuals and their sums of weights, normalize once."""
     with using(normalizer(params, imagename, partnames)) as pn:
@@ -140,12 +148,14 @@ def iteration_bot(params):
     return bot
 
 
+@casa_work
 def divide_model(params, imagename):
     """Turn imagename.model into what the gridders predict from (tclean's dividemodelbyweight)."""
     with using(normalizer(params, imagename, [])) as pn:
         pn.dividemodelbyweight()
 
 
+@casa_work
 def restore(params, imagename):
     """Restored images (and alpha for mtmfs); pb-corrected ones if pbcor."""
     with using(open_deconvolver(params, imagename)) as sd:
@@ -155,6 +165,7 @@ def restore(params, imagename):
             sd.pbcor()
 
 
+@casa_work
 def sum_images(partnames, imagename, kind):
     """imagename.<kind>[.ttN] = the sum over partial images of that kind.
 

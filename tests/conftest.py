@@ -87,7 +87,7 @@ def tclean_started(session_dir, sim_ms):
     """
     refdir = session_dir / "tclean"
     refdir.mkdir()
-    args = [PYTHON, ROOT / "tests" / "tclean_reference.py", ROOT / "params" / "imaging.py",
+    args = [PYTHON, ROOT / "scripts" / "tcleanReference.py", ROOT / "params" / "imaging.py",
             sim_ms, refdir / "ref", "niter=0"]
     log = open(refdir / "tclean.out", "w")
     proc = subprocess.Popen([str(a) for a in args], cwd=refdir, env=casa_env(refdir),
@@ -139,7 +139,7 @@ def references(session_dir, sim_ms, shared, cf_run):
             extra = [f"cfcache={str(folder / 'ref.cf')!r}"]
         else:
             extra = [f"{k}={v!r}" for k, v in STANDARD.items()]
-        run([PYTHON, ROOT / "tests" / "tclean_reference.py", ROOT / "params" / "imaging.py",
+        run([PYTHON, ROOT / "scripts" / "tcleanReference.py", ROOT / "params" / "imaging.py",
              sim_ms, folder / "ref", *extra], cwd=folder)
         refs[gridder] = folder / "ref"
     return refs

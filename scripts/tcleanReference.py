@@ -1,6 +1,7 @@
-"""Monolithic tclean on the same data with the same parameters: the reference.
+"""Monolithic tclean on the same data with the same parameters: the reference
+that the tests and the benchmark (make bench) hold the DAG against.
 
-    tclean_reference.py PARAMFILE VIS IMAGENAME [name=value ...]
+    tcleanReference.py PARAMFILE VIS IMAGENAME [name=value ...]
 
 The parameters are the assignments of PARAMFILE as a user wrote them (read as
 literals, later ones winning), passed straight to CASA's tclean, with vis,
@@ -10,13 +11,12 @@ Python literals (cfcache among them: then that cache is used).  tclean's
 return value (iterations, major cycles, stop code) is written to
 IMAGENAME.summary.json.
 """
-import json
 import ast
+import json
 import sys
 
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/scripts")
-import casaenv  # noqa: E402,F401
-import parameters  # noqa: E402
+import casaenv  # noqa: F401
+import parameters
 
 
 def main(paramfile, vis, imagename, *overrides):
