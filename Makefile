@@ -10,7 +10,7 @@ export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
-.PHONY: setup data cfs run status test submit pool pool-down clean distclean
+.PHONY: setup data cfs run status test bench submit pool pool-down clean distclean
 
 ## setup: the Python environment (.venv) with pinned CASA, HTCondor bindings, pytest
 setup: $(VENV)/.installed
@@ -46,6 +46,13 @@ submit: setup
 	@command -v condor_submit_dag >/dev/null || { echo "make submit: condor_submit_dag is not on PATH: run on an HTCondor access point (or see make pool)" >&2; exit 1; }
 	scripts/runjob prepareRun.py
 	condor_submit_dag -include_env IMAGING_PYTHON dag/condor_imaging.dag
+
+## bench: the DAG (1, 2 and 4 sub-MSes) against monolithic tclean on a BENCH_HOURS-hour
+## simulated MS (about 130 MB per hour), alternately, BENCH_REPEATS times: products/bench/
+BENCH_HOURS ?= 3
+BENCH_REPEATS ?= 2
+bench: setup
+	$(PY) scripts/bench.py --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS)
 
 ## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root);
 ## `scripts/pool.sh run condor_submit_dag ...` submits to it

@@ -1,0 +1,270 @@
+"""make bench: the imaging DAG against monolithic tclean, same machine, same data.
+
+    bench.py [--hours H] [--parts 1 2 4] [--repeats 2] [--out products/bench]
+
+Simulates (or reuses) data/bench_evla_<H>h.ms, an EVLA MS of H hours of 10 s
+integrations (about 130 MB per hour), then, --repeats times and alternately,
+runs monolithic tclean (scripts/tcleanReference.py) and the whole imaging DAG
+with the local runner for each number of sub-MSes, each from nothing: its own
+new CF cache, as tclean makes its own.  Every run is in its own directory
+under --out, made as a user makes one (a copy of this run directory with
+overrides appended to params/imaging.py).
+
+Recorded per run: wall time, CPU time of all its processes, peak resident
+memory of the largest process, and the restored image.tt0's largest
+difference from tclean's of the same round.  For the DAG also, from its job
+log (logs/imaging.log) and the jobs' `timing:` lines (timing.py): each
+stage's time (first job started to last job ended, summed over cycles), each
+job's time, and each job's time outside CASA work (process start, imports,
+copies, publishing).  Writes results.json, bench.md (medians and DAG/tclean
+ratios) and bench.png.
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+import dagutils
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RUN_FILES = ("Makefile", "requirements.txt", "scripts", "htc", "dag", "params")
+STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFmerge$",
+          "partition": r"MSpartition$", "gridding": r"allImagers_c\d+_n\d+$",
+          "add/normalize": r"addImages(_c\d+)?$", "deconvolve": r"deconvolve(_c\d+)?$",
+          "restore": r"restore$"}
+
+
+def main(argv=None):
+    args = arguments(argv)
+    os.makedirs(args.out, exist_ok=True)
+    ms = bench_ms(args.hours)
+    results = []
+    for round_ in range(1, args.repeats + 1):
+        ref = run_tclean(args.out, ms, round_)
+        results.append(ref)
+        for nparts in args.parts:
+            results.append(run_dag(args.out, ms, nparts, round_, ref))
+        dagutils.write_json(os.path.join(args.out, "results.json"), {"ms": ms, "runs": results})
+    report(args.out, ms, results)
+
+
+def arguments(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--hours", type=float, default=3.0, help="length of the benchmark MS")
+    p.add_argument("--parts", type=int, nargs="+", default=[1, 2, 4], help="sub-MS counts")
+    p.add_argument("--repeats", type=int, default=2, help="rounds of tclean and every DAG")
+    p.add_argument("--out", default=os.path.join("products", "bench"))
+    return p.parse_args(argv)
+
+
+def bench_ms(hours):
+    ms = os.path.join(ROOT, "data", f"bench_evla_{hours:g}h.ms")
+    if not os.path.isdir(ms):
+        subprocess.run([sys.executable, os.path.join(HERE, "simulate.py"), "--hours", str(hours),
+                        "--integration", "10", ms], check=True)
+    return ms
+
+
+# ---------------------------------------------------------------- runs
+def measured(argv, cwd, log):
+    """Run a command; wall time, CPU time and peak RSS (MB) of it and its descendants."""
+    env = dict(os.environ, CASA_LOGDIR=os.path.join(cwd, "logs"), IMAGING_PYTHON=sys.executable)
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"bench: {' '.join(map(str, argv))} failed in {cwd}: see {log}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
+
+
+def new_run(folder, overrides):
+    """A run directory as a user makes one: a copy of this one, overrides appended."""
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    for name in RUN_FILES:
+        src = os.path.join(ROOT, name)
+        (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(folder, name))
+    with open(os.path.join(folder, "params", "imaging.py"), "a") as f:
+        f.write("\n# benchmark overrides\n")
+        f.writelines(f"{k} = {v!r}\n" for k, v in overrides.items())
+    os.makedirs(os.path.join(folder, "logs"))
+    return folder
+
+
+def run_tclean(out, ms, round_):
+    folder = new_run(os.path.join(out, f"tclean-r{round_}"), {"vis": ms})
+    print(f"bench: round {round_}: tclean", flush=True)
+    argv = [sys.executable, os.path.join(HERE, "tcleanReference.py"), "params/imaging.py", ms,
+            os.path.join(folder, "ref")]
+    result = measured(argv, folder, os.path.join(folder, "logs", "tclean.out"))
+    return {"name": "tclean", "round": round_, "image": os.path.join(folder, "ref"), **result}
+
+
+def run_dag(out, ms, nparts, round_, ref):
+    folder = new_run(os.path.join(out, f"dag{nparts}-r{round_}"),
+                     {"vis": ms, "maxsubmssize": size_for(nparts, ms), "cfcache": "cfcache/bench.cf"})
+    print(f"bench: round {round_}: DAG with {nparts} sub-MSes", flush=True)
+    argv = [sys.executable, os.path.join(HERE, "dagrunner.py"), "dag/condor_imaging.dag"]
+    result = measured(argv, folder, os.path.join(folder, "logs", "dagrunner.out"))
+    jobs = job_times(folder)
+    result["maxrss_mb"] = max(j["memory_mb"] for j in jobs.values())     # largest process
+    image = os.path.join(folder, "products", "final", "ctb80")
+    return {"name": f"DAG {nparts}", "round": round_, "nparts": nparts, **result,
+            "stages": stage_times(jobs), "jobs": jobs,
+            "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
+                                     f"{ref['image']}.pb.tt0")}
+
+
+def size_for(nparts, ms):
+    """A maxsubmssize that fits the MS in nparts sub-MSes (sub-tables plus rows/nparts)."""
+    _, counts, bytes_per_row, overhead = dagutils.ms_layout(ms)
+    return int(overhead + bytes_per_row * sum(counts) / nparts * 1.02)
+
+
+# ---------------------------------------------------------------- what the DAG's jobs did
+def job_times(folder):
+    """Node -> start, end, wall, CPU, peak memory, CASA time: from the job log and .out."""
+    import htcondor2
+    T, jobs, node_of = htcondor2.JobEventType, {}, {}
+    for e in htcondor2.JobEventLog(os.path.join(folder, "logs", "imaging.log")).events(0):
+        if e.type == T.SUBMIT:
+            node_of[e.cluster] = e["LogNotes"].removeprefix("DAG Node: ")
+        elif e.type == T.EXECUTE:
+            jobs[node_of[e.cluster]] = {"start": e.timestamp}
+        elif e.type == T.JOB_TERMINATED:
+            job = jobs[node_of[e.cluster]]
+            job.update(end=e.timestamp, cpu=cpu_seconds(e["RunRemoteUsage"]),
+                       memory_mb=e.get("MemoryUsage", 0))
+    for node, job in jobs.items():
+        job["casa"] = casa_seconds(os.path.join(folder, "logs", f"{node}.out"))
+        job["wall"] = job["end"] - job["start"]
+    return jobs
+
+
+def cpu_seconds(usage):
+    """'Usr 0 00:01:02, Sys 0 00:00:03' -> 65."""
+    total = 0
+    for days, h, m, s in re.findall(r"(\d+) (\d+):(\d+):(\d+)", usage):
+        total += ((int(days) * 24 + int(h)) * 60 + int(m)) * 60 + int(s)
+    return total
+
+
+def casa_seconds(out):
+    with open(out) as f:
+        return sum(float(m) for m in re.findall(r"^timing: \S+ wall=([0-9.]+)", f.read(), re.M))
+
+
+def stage_times(jobs):
+    """Stage -> seconds from its first job's start to its last job's end, summed over cycles."""
+    times = {}
+    for stage, pattern in STAGES.items():
+        groups = {}
+        for node, job in jobs.items():
+            if re.match(pattern, node):
+                cycle = re.search(r"_c(\d+)", node)
+                groups.setdefault(cycle.group(1) if cycle else "0", []).append(job)
+        times[stage] = sum(max(j["end"] for j in g) - min(j["start"] for j in g)
+                           for g in groups.values())
+    return times
+
+
+def difference(image, reference, pb, pblimit=0.2):
+    """Largest |image - reference| where pb > pblimit, over the reference's peak there."""
+    import numpy as np
+    import casaenv  # noqa: F401
+    from casatools import image as imagetool
+    ia, data = imagetool(), []
+    for path in (image, reference, pb):
+        ia.open(path)
+        data.append(ia.getchunk().astype(float))
+        ia.close()
+    a, b, beam = data
+    region = beam > pblimit
+    return float(np.abs(a - b)[region].max() / np.abs(b[region]).max())
+
+
+# ---------------------------------------------------------------- the report
+def report(out, ms, runs):
+    names = sorted({r["name"] for r in runs}, key=lambda n: (n != "tclean", n))
+    med = {n: {k: statistics.median(r[k] for r in runs if r["name"] == n)
+               for k in ("wall", "cpu", "maxrss_mb")} for n in names}
+    lines = [f"# Benchmark: the DAG against monolithic tclean", "",
+             f"MS: `{os.path.basename(ms)}`, {folder_mb(ms):.0f} MB; "
+             f"{max(r['round'] for r in runs)} rounds, run alternately; medians.", "",
+             "| run | wall (s) | DAG/tclean wall | CPU (s) | peak RSS of a process (MB) | image.tt0 vs tclean |",
+             "|---|---|---|---|---|---|"]
+    for n in names:
+        ratios = [r["wall"] / ref["wall"] for r, ref in pairs(runs, n)]
+        diffs = [r.get("difference") for r in runs if r["name"] == n and "difference" in r]
+        lines.append(f"| {n} | {med[n]['wall']:.1f} | "
+                     f"{statistics.median(ratios):.2f} | {med[n]['cpu']:.1f} | "
+                     f"{med[n]['maxrss_mb']:.0f} | {max(diffs):.1e} |" if n != "tclean" else
+                     f"| {n} | {med[n]['wall']:.1f} | 1 | {med[n]['cpu']:.1f} | "
+                     f"{med[n]['maxrss_mb']:.0f} | - |")
+    lines += ["", stage_table(runs, names), "", overhead_table(runs, names)]
+    with open(os.path.join(out, "bench.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    plot(out, runs, names, med)
+    print("\n".join(lines))
+
+
+def pairs(runs, name):
+    """(run, tclean run of the same round) for each run of a configuration."""
+    ref = {r["round"]: r for r in runs if r["name"] == "tclean"}
+    return [(r, ref[r["round"]]) for r in runs if r["name"] == name]
+
+
+def stage_table(runs, names):
+    dags = [n for n in names if n != "tclean"]
+    lines = ["Time per stage (s; first job started to last ended, summed over cycles; medians):", "",
+             "| stage | " + " | ".join(dags) + " |", "|---|" + "---|" * len(dags)]
+    for stage in STAGES:
+        cells = [statistics.median(r["stages"][stage] for r in runs if r["name"] == n) for n in dags]
+        lines.append(f"| {stage} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def overhead_table(runs, names):
+    """Per job: time outside CASA work (start, imports, copies, publishing)."""
+    lines = ["Time of a job outside CASA work (s; over every job of every round):", "",
+             "| run | jobs | median | largest | largest in |", "|---|---|---|---|---|"]
+    for n in (n for n in names if n != "tclean"):
+        outside = [(j["wall"] - j["casa"], node) for r in runs if r["name"] == n
+                   for node, j in r["jobs"].items()]
+        worst = max(outside)
+        lines.append(f"| {n} | {len(outside)} | {statistics.median(o for o, _ in outside):.2f} | "
+                     f"{worst[0]:.2f} | {worst[1]} |")
+    return "\n".join(lines)
+
+
+def plot(out, runs, names, med):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    ax.bar(names, [med[n]["wall"] for n in names], color="lightgrey", label="wall time (median)")
+    for n in names:
+        walls = [r["wall"] for r in runs if r["name"] == n]
+        ax.plot([n] * len(walls), walls, "k.", label="each round" if n == names[0] else None)
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("imaging: monolithic tclean and the DAG (local runner)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "bench.png"))
+    plt.close(fig)
+
+
+def folder_mb(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 1e6
+
+
+
+if __name__ == "__main__":
+    main()
