@@ -9,7 +9,9 @@ products/minor<c-1>/predict, which stays untouched) and makes the residual
 (products/parts/cycle<c>/PART).
 Images are made in a scratch folder and moved into place when complete, so a
 retried job starts clean and a finished product is never half-written.  The
-CF cache is only read.
+CF cache is only read, and so is the sub-MS's weight (products/parts/psf/PART),
+which the AW-projection gridders are given so that they do not accumulate it
+again on their first gridding (about 3 s per job; the residual is the same).
 """
 import functools
 import os
@@ -17,6 +19,7 @@ import sys
 
 import cfcache
 import dagutils
+import parameters
 import synthesis
 
 
@@ -32,8 +35,10 @@ def main(part, subms, cycle):
         grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1))
         grid_part(params, subms, dagutils.part_dir("psf", part), grid_psf)
     model = dagutils.image_base(os.path.join(dagutils.minor_dir(cycle - 1), "predict"), params)
+    weight = dagutils.image_base(dagutils.part_dir("psf", part), params) \
+        if params["gridder"] in parameters.CF_GRIDDERS else None
     grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), synthesis.grid_residual,
-              model if cycle > 0 else None)
+              model if cycle > 0 else None, weight)
 
 
 def check_cfcache(params):
@@ -47,7 +52,7 @@ def check_cfcache(params):
                  f"for these parameters (or point cfcache at another path), then submit again")
 
 
-def grid_part(params, subms, final, grid, model=None):
+def grid_part(params, subms, final, grid, model=None, weight=None):
     if os.path.isdir(final):
         print(f"allImagers: {final} exists from an earlier try; kept")
         return
@@ -55,7 +60,11 @@ def grid_part(params, subms, final, grid, model=None):
     image = dagutils.image_base(work, params)
     if model:  # copied, as tclean's scattermodel does: the imager rewrites its table.dat
         dagutils.copy_images(model, image, ["model"])
+    if weight:  # only read: with it the AW gridder skips accumulating the sensitivity
+        dagutils.link_images(weight, image, ["weight"])  # again (3 s a job; same residual)
     grid(params, subms, image)
+    for path in dagutils.image_paths(image, "weight") if weight else []:
+        os.remove(path)                                   # the links: not part of the product
     dagutils.publish_dir(work, final)
     print(f"allImagers: wrote {final}")
 

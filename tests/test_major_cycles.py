@@ -158,6 +158,16 @@ def test_published_products_are_not_modified_later(dag_run):
     assert not modified_after_publishing(final.parent), name
 
 
+def test_sub_ms_weights_are_only_read_by_later_gridding(dag_run):
+    """The residual jobs read each sub-MS's weight (parts/psf/n<k>): its pixels are never
+    written after the PSF stage's folder was moved into place."""
+    name, final, gridder = dag_run
+    for part in (final.parent / "parts" / "psf").iterdir():
+        published = part.stat().st_ctime_ns
+        late = [p for p in part.glob("*.weight.tt*/table.f*") if p.stat().st_mtime_ns > published]
+        assert not late, (name, late)
+
+
 def modified_after_publishing(products):
     stages = [products / "psf", products / "final", *products.glob("cycle[0-9]*"),
               *products.glob("minor[0-9]*")]
