@@ -83,6 +83,11 @@ def build_dir(params):
     return f"{os.path.normpath(params['cfcache'])}.build-{run}"
 
 
+def plan_path(params):
+    """The dry step's plan: the CFs of each fill job, and the parameters it was made for."""
+    return os.path.join(build_dir(params), "plan.json")
+
+
 def dry_dir(params):
     return os.path.join(build_dir(params), "dry")
 

@@ -337,6 +337,28 @@ def cf_fill_dag(njobs):
     return "\n".join(lines) + "\n"
 
 
+RUN_FILES = ("Makefile", "requirements.txt", "scripts", "htc", "dag", "params")
+
+
+def copy_run(root, folder, overrides, why="overrides"):
+    """A run directory as a user makes one: a copy of root's, overrides appended to
+    params/imaging.py (later assignments win)."""
+    os.makedirs(folder)
+    for name in RUN_FILES:
+        src = os.path.join(root, name)
+        (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(folder, name))
+    with open(os.path.join(folder, "params", "imaging.py"), "a") as f:
+        f.write(f"\n# {why}\n")
+        f.writelines(f"{k} = {v!r}\n" for k, v in overrides.items())
+    return folder
+
+
+def size_for(nparts, ms):
+    """A maxsubmssize that fits the MS in nparts sub-MSes (sub-tables plus rows/nparts)."""
+    _, counts, bytes_per_row, overhead = ms_layout(str(ms))
+    return int(overhead + bytes_per_row * sum(counts) / nparts * 1.02)
+
+
 def read_json(path):
     """The JSON in a file, or None if there is no such file."""
     if not os.path.exists(path):

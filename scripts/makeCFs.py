@@ -47,11 +47,10 @@ def dry(params, state):
     if state != "missing":
         print(f"makeCFs dry: making {params['cfcache']} again: it is {state}"
               + (f" (changed: {cfcache.differences(params)})" if state == "stale" else ""))
-    plan_path = os.path.join(cfcache.build_dir(params), "plan.json")
-    plan = dagutils.read_json(plan_path)
+    plan = dagutils.read_json(cfcache.plan_path(params))
     if plan is None or plan["shaping"] != cfcache.shaping(params):
         plan = make_dry(params)
-        dagutils.write_json(plan_path, plan)
+        dagutils.write_json(cfcache.plan_path(params), plan)
     dagutils.write_text_atomic(dagutils.CFFILL, dagutils.cf_fill_dag(len(plan["shares"])))
     print(f"makeCFs dry: {sum(map(len, plan['shares']))} CFs for {len(plan['shares'])} fill jobs")
 
@@ -72,7 +71,7 @@ def fill(params, k):
     if os.path.isdir(final):
         print(f"makeCFs fill {k}: {final} exists from an earlier try; kept")
         return
-    cfs = dagutils.read_json(os.path.join(cfcache.build_dir(params), "plan.json"))["shares"][k - 1]
+    cfs = dagutils.read_json(cfcache.plan_path(params))["shares"][k - 1]
     work = final + ".tmp"
     shutil.rmtree(work, ignore_errors=True)      # a CF filled twice fails: start from the dry one
     shutil.copytree(cfcache.dry_dir(params), work)
@@ -85,7 +84,7 @@ def fill(params, k):
 
 
 def merge(params):
-    plan = dagutils.read_json(os.path.join(cfcache.build_dir(params), "plan.json"))
+    plan = dagutils.read_json(cfcache.plan_path(params))
     merged = cfcache.merge(params, plan["shares"])
     empty = cfcache.empty_cfs(merged)
     if empty:

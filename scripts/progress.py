@@ -11,6 +11,7 @@ import os
 import re
 import time
 
+import dagrunner
 import dagutils
 
 TOP_DAG = os.path.join("dag", "condor_imaging.dag")
@@ -23,7 +24,7 @@ def run_state():
     if os.path.isfile(summary_path()):
         return "finished", f"images in {os.path.dirname(summary_path())}"
     lock = f"{TOP_DAG}.lock"
-    if os.path.exists(lock):
+    if os.path.exists(lock) and dagrunner.holder_alive(lock):   # (not one left by a killed run)
         holder = open(lock).read().strip()
         return "running", holder if holder.startswith("dagrunner") else "condor_dagman"
     rescue = newest_rescue(TOP_DAG)
@@ -103,7 +104,8 @@ def jobs(path=JOB_LOG):
             job.update(state="running", started=e.timestamp)
         elif e.type == T.JOB_TERMINATED:
             rc = e.get("ReturnValue", -e.get("TerminatedBySignal", 0) or -1)
-            job.update(state="done" if rc == 0 else "failed", rc=rc, memory=e.get("MemoryUsage"))
+            job.update(state="done" if rc == 0 else "failed", rc=rc, memory=e.get("MemoryUsage"),
+                       cpu=e.get("RunRemoteUsage", ""))
         elif e.type == T.JOB_HELD:
             job.update(state="held", reason=e.get("HoldReason", ""))
         elif e.type in (T.JOB_RELEASED, T.JOB_EVICTED):

@@ -26,9 +26,10 @@ def main():
     image = dagutils.image_base(work, params)
     dagutils.assemble_cycle(params, last, image)
     synthesis.restore(params, image)
-    write_summary(work, summary(last))
+    run = summary(last)
+    write_summary(work, run)
     title = f"{params['imagename']}: peak residual per major cycle"
-    progress.plot_peak_residuals(summary(last)["cycles"], os.path.join(work, "peak_residual.png"),
+    progress.plot_peak_residuals(run["cycles"], os.path.join(work, "peak_residual.png"),
                                  threshold_jy(params), title)
     dagutils.publish_dir(work, final)
     print(f"restore: wrote {final}")

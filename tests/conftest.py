@@ -18,7 +18,6 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
 PYTHON = sys.executable
 STANDARD = {"gridder": "standard", "cfcache": "", "wbawp": False, "conjbeams": False,
             "aterm": False}  # overrides for a gridder without CFs
-RUN_FILES = ("Makefile", "requirements.txt", "scripts", "htc", "dag", "params")
 
 
 def casa_env(logdir):
@@ -48,15 +47,9 @@ def folder_digest(folder):
 
 def new_run(where, overrides):
     """A run directory as a user makes one: copy the project, append overrides."""
-    rundir = Path(where)
-    rundir.mkdir(parents=True)
-    for name in RUN_FILES:
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, rundir / name)  # cp -a
+    import dagutils
+    rundir = Path(dagutils.copy_run(ROOT, where, overrides, "test overrides"))
     (rundir / ".venv").symlink_to(Path(PYTHON).parents[1])  # as `cp -r` would bring it
-    with open(rundir / "params" / "imaging.py", "a") as f:
-        f.write("\n# test overrides\n")
-        f.writelines(f"{k} = {v!r}\n" for k, v in overrides.items())
     return rundir
 
 

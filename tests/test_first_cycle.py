@@ -10,16 +10,10 @@ import pytest
 
 import imagecompare as ic
 from conftest import PYTHON, folder_digest, new_run, run
+from dagutils import size_for
 
 TOLERANCE = 1e-5
 PBLIMIT = 0.2  # params/imaging.py
-
-
-def size_for(nparts, ms):
-    """A maxsubmssize that fits the MS in nparts sub-MSes (sub-tables plus rows/nparts)."""
-    import dagutils
-    _, counts, bytes_per_row, overhead = dagutils.ms_layout(str(ms))
-    return int(overhead + bytes_per_row * sum(counts) / nparts * 1.02)
 
 
 @pytest.fixture(scope="module")

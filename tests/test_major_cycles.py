@@ -20,7 +20,7 @@ import pytest
 
 import imagecompare as ic
 from conftest import PYTHON, STANDARD, casa_env, new_run, run
-from test_first_cycle import size_for
+from dagutils import size_for
 
 PBLIMIT = 0.2
 CASES = {  # name: (number of sub-MSes, overrides)

@@ -21,7 +21,7 @@ import imagecompare as ic
 import dagrunner
 import parameters
 from conftest import ROOT, new_run, run
-from test_first_cycle import size_for
+from dagutils import size_for
 from test_recovery import (FAIL_ONCE, REMOVE_SUBMS, assert_equals_tclean, attempts, inject,
                            inodes, status)
 

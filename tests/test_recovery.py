@@ -15,7 +15,7 @@ import htcondor2
 
 import imagecompare as ic
 from conftest import PYTHON, new_run, run
-from test_first_cycle import size_for
+from dagutils import size_for
 
 DAG = ["scripts/dagrunner.py", "dag/condor_imaging.dag"]
 
@@ -148,3 +148,17 @@ def test_missing_subms_stops_cleanly_and_running_again_continues(session_dir, sh
     assert attempts(rundir)["allImagers_c0_n2"] == [1, 1, 1, 0]
     assert_equals_tclean(rundir, references["awproject"], 1e-5)
     assert "state:   finished" in status(rundir)
+
+
+def test_status_ignores_a_lock_left_by_a_killed_runner(tmp_path, monkeypatch):
+    """A lock whose dagrunner process is gone (kill -9) is not a running DAG."""
+    import subprocess
+    import progress
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dag").mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "dag" / "condor_imaging.dag.lock").write_text(f"dagrunner pid {dead.pid}\n")
+    assert progress.run_state()[0] == "not started"
+    (tmp_path / "dag" / "condor_imaging.dag.lock").write_text(f"dagrunner pid {os.getpid()}\n")
+    assert progress.run_state() == ("running", f"dagrunner pid {os.getpid()}")
