@@ -59,7 +59,7 @@ pbcor = True
 # ---- the decomposition's own parameters
 # Largest size of one sub-MS; the MS is split along time, in whole integrations.
 maxsubmssize = '10MB'
-# HTCondor resources per job kind (defaults in scripts/parameters.py).
-jobresources = {
-    'allImagers': {'request_cpus': 1, 'request_memory': '4GB'},
-}
+# HTCondor requests per job kind. By default scripts/resources.py computes
+# request_memory and request_disk from the MS and image sizes; set any here to
+# override it, e.g. {'allImagers': {'request_memory': '8GB'}}.
+jobresources = {}

@@ -29,28 +29,36 @@ import sys
 import time
 
 import dagutils
+import parameters
+import progress
+import scalemodel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-RUN_FILES = ("Makefile", "requirements.txt", "scripts", "htc", "dag", "params")
 STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFmerge$",
           "partition": r"MSpartition$", "gridding": r"allImagers_c\d+_n\d+$",
           "add/normalize": r"addImages(_c\d+)?$", "deconvolve": r"deconvolve(_c\d+)?$",
           "restore": r"restore$"}
+KINDS = ("makeCFs", "MSpartition", "allImagers", "addImages", "deconvolve", "restore")
 
 
 def main(argv=None):
     args = arguments(argv)
     os.makedirs(args.out, exist_ok=True)
     ms = bench_ms(args.hours)
-    results = []
+    imsize = parameters.read_assignments(os.path.join(ROOT, parameters.DEFAULT_FILE))["imsize"]
+    record = {"ms": ms, "layout": layout(ms), "imsize": imsize[0], "runs": [], "imsize_runs": []}
     for round_ in range(1, args.repeats + 1):
         ref = run_tclean(args.out, ms, round_)
-        results.append(ref)
+        record["runs"].append(ref)
         for nparts in args.parts:
-            results.append(run_dag(args.out, ms, nparts, round_, ref))
-        dagutils.write_json(os.path.join(args.out, "results.json"), {"ms": ms, "runs": results})
-    report(args.out, ms, results)
+            record["runs"].append(run_dag(args.out, ms, nparts, round_, ref))
+        dagutils.write_json(os.path.join(args.out, "results.json"), record)
+    small = os.path.join(ROOT, "data", "sim_evla.ms")
+    for n in args.imsizes:     # how the jobs' work and memory grow with the image
+        record["imsize_runs"].append(run_imsize(args.out, small, n))
+        dagutils.write_json(os.path.join(args.out, "results.json"), record)
+    report(args.out, record)
 
 
 def arguments(argv):
@@ -58,6 +66,8 @@ def arguments(argv):
     p.add_argument("--hours", type=float, default=3.0, help="length of the benchmark MS")
     p.add_argument("--parts", type=int, nargs="+", default=[1, 2, 4], help="sub-MS counts")
     p.add_argument("--repeats", type=int, default=2, help="rounds of tclean and every DAG")
+    p.add_argument("--imsizes", type=int, nargs="*", default=[256, 512, 1024],
+                   help="image sizes of single DAG runs on the small test MS (data/sim_evla.ms)")
     p.add_argument("--out", default=os.path.join("products", "bench"))
     return p.parse_args(argv)
 
@@ -68,6 +78,13 @@ def bench_ms(hours):
         subprocess.run([sys.executable, os.path.join(HERE, "simulate.py"), "--hours", str(hours),
                         "--integration", "10", ms], check=True)
     return ms
+
+
+def layout(ms):
+    """Rows, bytes per row and bytes of the MS (what the scaling model scales from)."""
+    _, counts, bytes_per_row, overhead = dagutils.ms_layout(ms)
+    return {"rows": sum(counts), "bytes_per_row": bytes_per_row,
+            "bytes": bytes_per_row * sum(counts) + overhead}
 
 
 # ---------------------------------------------------------------- runs
@@ -85,15 +102,9 @@ def measured(argv, cwd, log):
 
 
 def new_run(folder, overrides):
-    """A run directory as a user makes one: a copy of this one, overrides appended."""
+    """A run directory as a user makes one (an earlier bench's is replaced)."""
     shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder)
-    for name in RUN_FILES:
-        src = os.path.join(ROOT, name)
-        (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(folder, name))
-    with open(os.path.join(folder, "params", "imaging.py"), "a") as f:
-        f.write("\n# benchmark overrides\n")
-        f.writelines(f"{k} = {v!r}\n" for k, v in overrides.items())
+    dagutils.copy_run(ROOT, folder, overrides, "benchmark overrides")
     os.makedirs(os.path.join(folder, "logs"))
     return folder
 
@@ -108,44 +119,54 @@ def run_tclean(out, ms, round_):
 
 
 def run_dag(out, ms, nparts, round_, ref):
-    folder = new_run(os.path.join(out, f"dag{nparts}-r{round_}"),
-                     {"vis": ms, "maxsubmssize": size_for(nparts, ms), "cfcache": "cfcache/bench.cf"})
     print(f"bench: round {round_}: DAG with {nparts} sub-MSes", flush=True)
-    argv = [sys.executable, os.path.join(HERE, "dagrunner.py"), "dag/condor_imaging.dag"]
-    result = measured(argv, folder, os.path.join(folder, "logs", "dagrunner.out"))
-    jobs = job_times(folder)
-    result["maxrss_mb"] = max(j["memory_mb"] for j in jobs.values())     # largest process
-    image = os.path.join(folder, "products", "final", "ctb80")
+    result = dag_run(os.path.join(out, f"dag{nparts}-r{round_}"),
+                     {"vis": ms, "maxsubmssize": dagutils.size_for(nparts, ms)})
+    image = os.path.join(out, f"dag{nparts}-r{round_}", "products", "final", "ctb80")
     return {"name": f"DAG {nparts}", "round": round_, "nparts": nparts, **result,
-            "stages": stage_times(jobs), "jobs": jobs,
             "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
                                      f"{ref['image']}.pb.tt0")}
 
 
-def size_for(nparts, ms):
-    """A maxsubmssize that fits the MS in nparts sub-MSes (sub-tables plus rows/nparts)."""
-    _, counts, bytes_per_row, overhead = dagutils.ms_layout(ms)
-    return int(overhead + bytes_per_row * sum(counts) / nparts * 1.02)
+def run_imsize(out, ms, n):
+    """One DAG run (2 sub-MSes, one major cycle) with an n x n image."""
+    print(f"bench: DAG with a {n}^2 image", flush=True)
+    overrides = {"vis": ms, "maxsubmssize": dagutils.size_for(2, ms), "imsize": [n, n],
+                 "nmajor": 1}
+    return {"name": f"{n}^2", "imsize": n, "nparts": 2, "layout": layout(ms),
+            **dag_run(os.path.join(out, f"imsize{n}"), overrides)}
+
+
+def dag_run(folder, overrides):
+    """The whole DAG with the local runner in a new run directory with its own CF cache."""
+    new_run(folder, {**overrides, "cfcache": "cfcache/bench.cf"})
+    argv = [sys.executable, os.path.join(HERE, "dagrunner.py"), "dag/condor_imaging.dag"]
+    result = measured(argv, folder, os.path.join(folder, "logs", "dagrunner.out"))
+    jobs = job_times(folder)
+    result["maxrss_mb"] = max(j["memory_mb"] for j in jobs.values())     # largest process
+    return {**result, "stages": stage_times(jobs), "jobs": jobs,
+            "requested_mb": requested_memory(folder)}
+
+
+def requested_memory(folder):
+    """Job kind -> request_memory (MB) that prepareRun wrote for the run (resources.py)."""
+    import dagrunner
+    requested = {}
+    for name in os.listdir(os.path.join(folder, "products", "resources")):
+        with open(os.path.join(folder, "products", "resources", name)) as f:
+            m = re.search(r"^request_memory\s*=\s*(\S+)", f.read(), re.M)
+        requested[name.removesuffix(".htc")] = dagrunner.request_memory(m.group(1))
+    return requested
 
 
 # ---------------------------------------------------------------- what the DAG's jobs did
 def job_times(folder):
     """Node -> start, end, wall, CPU, peak memory, CASA time: from the job log and .out."""
-    import htcondor2
-    T, jobs, node_of = htcondor2.JobEventType, {}, {}
-    for e in htcondor2.JobEventLog(os.path.join(folder, "logs", "imaging.log")).events(0):
-        if e.type == T.SUBMIT:
-            node_of[e.cluster] = e["LogNotes"].removeprefix("DAG Node: ")
-        elif e.type == T.EXECUTE:
-            jobs[node_of[e.cluster]] = {"start": e.timestamp}
-        elif e.type == T.JOB_TERMINATED:
-            job = jobs[node_of[e.cluster]]
-            job.update(end=e.timestamp, cpu=cpu_seconds(e["RunRemoteUsage"]),
-                       memory_mb=e.get("MemoryUsage", 0))
-    for node, job in jobs.items():
-        job["casa"] = casa_seconds(os.path.join(folder, "logs", f"{node}.out"))
-        job["wall"] = job["end"] - job["start"]
-    return jobs
+    jobs = progress.jobs(os.path.join(folder, "logs", "imaging.log"))
+    return {node: {"start": j["started"], "end": j["time"], "wall": j["time"] - j["started"],
+                   "cpu": cpu_seconds(j["cpu"]), "memory_mb": j["memory"] or 0,
+                   "casa": casa_seconds(os.path.join(folder, "logs", f"{node}.out"))}
+            for node, j in jobs.items()}
 
 
 def cpu_seconds(usage):
@@ -191,11 +212,12 @@ def difference(image, reference, pb, pblimit=0.2):
 
 
 # ---------------------------------------------------------------- the report
-def report(out, ms, runs):
+def report(out, record):
+    ms, runs = record["ms"], record["runs"]
     names = sorted({r["name"] for r in runs}, key=lambda n: (n != "tclean", n))
     med = {n: {k: statistics.median(r[k] for r in runs if r["name"] == n)
                for k in ("wall", "cpu", "maxrss_mb")} for n in names}
-    lines = [f"# Benchmark: the DAG against monolithic tclean", "",
+    lines = ["# Benchmark: the DAG against monolithic tclean", "",
              f"MS: `{os.path.basename(ms)}`, {folder_mb(ms):.0f} MB; "
              f"{max(r['round'] for r in runs)} rounds, run alternately; medians.", "",
              "| run | wall (s) | DAG/tclean wall | CPU (s) | peak RSS of a process (MB) | image.tt0 vs tclean |",
@@ -208,7 +230,9 @@ def report(out, ms, runs):
                      f"{med[n]['maxrss_mb']:.0f} | {max(diffs):.1e} |" if n != "tclean" else
                      f"| {n} | {med[n]['wall']:.1f} | 1 | {med[n]['cpu']:.1f} | "
                      f"{med[n]['maxrss_mb']:.0f} | - |")
-    lines += ["", stage_table(runs, names), "", overhead_table(runs, names)]
+    lines += ["", targets(runs, names, med), "", stage_table(runs, names), "",
+              overhead_table(runs, names), "", memory_table(runs + record["imsize_runs"]), "",
+              scalemodel.check(record)]
     with open(os.path.join(out, "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     plot(out, runs, names, med)
@@ -219,6 +243,23 @@ def pairs(runs, name):
     """(run, tclean run of the same round) for each run of a configuration."""
     ref = {r["round"]: r for r in runs if r["name"] == "tclean"}
     return [(r, ref[r["round"]]) for r in runs if r["name"] == name]
+
+
+def targets(runs, names, med):
+    """The issue's three targets, each met or not, from the medians above."""
+    dags = [n for n in names if n != "tclean"]
+    best = min(dags, key=lambda n: statistics.median(r["wall"] / t["wall"] for r, t in pairs(runs, n)))
+    ratio = statistics.median(r["wall"] / t["wall"] for r, t in pairs(runs, best))
+    outside = statistics.median(j["wall"] - j["casa"] for r in runs if "jobs" in r
+                                for j in r["jobs"].values())
+    largest = max(j["memory_mb"] for r in runs if "jobs" in r for j in r["jobs"].values())
+    rows = [("whole DAG (CF stage included) / tclean, wall", "<= 0.60", f"{ratio:.2f} ({best})",
+             ratio <= 0.6),
+            ("a job's time outside CASA work, median", "< 3 s", f"{outside:.2f} s", outside < 3),
+            ("largest job's peak memory vs tclean's", f"<= {med['tclean']['maxrss_mb']:.0f} MB",
+             f"{largest:.0f} MB", largest <= med["tclean"]["maxrss_mb"])]
+    return "\n".join(["| target | goal | measured | met |", "|---|---|---|---|"] +
+                     [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in rows])
 
 
 def stage_table(runs, names):
@@ -242,6 +283,26 @@ def overhead_table(runs, names):
         lines.append(f"| {n} | {len(outside)} | {statistics.median(o for o, _ in outside):.2f} | "
                      f"{worst[0]:.2f} | {worst[1]} |")
     return "\n".join(lines)
+
+
+def memory_table(runs):
+    """Per job kind: the largest peak measured and what resources.py requested."""
+    tclean = max((r["maxrss_mb"] for r in runs if r["name"] == "tclean"), default=0)
+    lines = ["Memory per job kind (MB): largest peak resident memory measured, and the "
+             f"request_memory of resources.py in that run (tclean's largest process: {tclean:.0f}):",
+             "", "| run | " + " | ".join(KINDS) + " |", "|---|" + "---|" * len(KINDS)]
+    for r in (r for r in runs if "jobs" in r):
+        peaks = {k: max((j["memory_mb"] for node, j in r["jobs"].items() if kind_of(node) == k),
+                        default=0) for k in KINDS}
+        lines.append(f"| {r['name']} r{r.get('round', 1)} | " + " | ".join(
+            f"{peaks[k]} / {r['requested_mb'][k]}" + (" **over**" if peaks[k] > r["requested_mb"][k]
+                                                      else "") for k in KINDS) + " |")
+    return "\n".join(lines)
+
+
+def kind_of(node):
+    """The job kind (submit file) of a DAG node."""
+    return "makeCFs" if node.startswith("CF") else node.split("_")[0]
 
 
 def plot(out, runs, names, med):

@@ -23,20 +23,13 @@ DEFAULT_FILE = os.path.join("params", "imaging.py")
 # The decomposition's own parameters: name -> (default, type, description).
 DECOMPOSITION = {
     "maxsubmssize": ("2GB", (str, int), "largest size of one sub-MS, e.g. '500MB', '100GB'"),
-    "jobresources": ({}, dict, "HTCondor resources per job kind, overriding JOBRESOURCES"),
+    "jobresources": ({}, dict, "HTCondor requests per job kind, overriding resources.py's"),
     "maxmajorcycles": (20, int, "most major cycles after the first when nmajor = -1"),
     "cfjobs": (0, int, "jobs filling the CF cache at once; 0: one per core of the machine"),
 }
 
-# HTCondor resources per job kind (the keys of `jobresources`).
-JOBRESOURCES = {
-    "makeCFs": {"request_cpus": 1, "request_memory": "2GB", "request_disk": "1GB"},
-    "MSpartition": {"request_cpus": 1, "request_memory": "2GB", "request_disk": "1GB"},
-    "allImagers": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
-    "addImages": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
-    "deconvolve": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
-    "restore": {"request_cpus": 1, "request_memory": "4GB", "request_disk": "1GB"},
-}
+# The job kinds (the keys of `jobresources`; their requests: resources.py).
+JOBKINDS = ("makeCFs", "MSpartition", "allImagers", "addImages", "deconvolve", "restore")
 
 # What the DAG decomposition supports (a subset of tclean's allowed values).
 SUPPORTED = {
@@ -185,9 +178,9 @@ def check_decomposition(params, path):
         if params[name] < 0:
             raise ParameterError(f"{path}: {name} = {params[name]} must be >= 0")
     for kind, res in params["jobresources"].items():
-        if kind not in JOBRESOURCES or not isinstance(res, dict):
+        if kind not in JOBKINDS or not isinstance(res, dict):
             raise ParameterError(f"{path}: jobresources[{kind!r}]: job kinds are "
-                                 f"{', '.join(JOBRESOURCES)}, each a dict of request_* values")
+                                 f"{', '.join(JOBKINDS)}, each a dict of request_* values")
 
 
 def parse_size(text, name="size"):
@@ -217,11 +210,6 @@ def check_files(params, rundir):
         raise ParameterError(f"vis = {params['vis']!r}: no measurement set at {full}"
                              " (make it with `make data` or point vis at your MS)")
     params["vis"] = full
-
-
-def job_resources(params, kind):
-    """HTCondor request_* values for one job kind."""
-    return {**JOBRESOURCES[kind], **params["jobresources"].get(kind, {})}
 
 
 def as_list(value):

@@ -12,6 +12,7 @@ import sys
 
 import dagutils
 import parameters
+import resources
 
 RESOURCES = "products/resources"
 RECORD = "products/params.json"
@@ -26,8 +27,8 @@ def main():
     except (parameters.ParameterError, RuntimeError) as e:
         sys.exit(f"prepareRun: {e}")
     dagutils.write_json(RECORD, params)
-    for kind in parameters.JOBRESOURCES:
-        dagutils.write_text_atomic(resources_path(kind), resources_htc(params, kind))
+    for kind in parameters.JOBKINDS:
+        dagutils.write_text_atomic(resources_path(kind), resources_htc(kind, job_requests(params, kind)))
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
 
 
@@ -49,10 +50,16 @@ def resources_path(kind):
     return os.path.join(RESOURCES, f"{kind}.htc")
 
 
-def resources_htc(params, kind):
+def job_requests(params, kind):
+    """HTCondor request_* values of one job kind: resources.py's, then `jobresources`."""
+    return {**resources.requests(params, kind), **params["jobresources"].get(kind, {})}
+
+
+def resources_htc(kind, requests):
     """The request_* submit commands of one job kind."""
-    lines = [f"# {kind} jobs: written by scripts/prepareRun.py from params/imaging.py; do not edit."]
-    lines += [f"{key} = {value}" for key, value in parameters.job_resources(params, kind).items()]
+    lines = [f"# {kind} jobs: written by scripts/prepareRun.py (resources.py, `jobresources` in "
+             "params/imaging.py); do not edit."]
+    lines += [f"{key} = {value}" for key, value in requests.items()]
     return "\n".join(lines) + "\n"
 
 

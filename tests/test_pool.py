@@ -11,6 +11,7 @@ HTCondor's own parsers (condor_dagman, condor_submit).
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -18,8 +19,6 @@ import time
 import pytest
 
 import imagecompare as ic
-import dagrunner
-import parameters
 from conftest import ROOT, new_run, run
 from dagutils import size_for
 from test_recovery import (FAIL_ONCE, REMOVE_SUBMS, assert_equals_tclean, attempts, inject,
@@ -171,5 +170,8 @@ def test_submit_files_pass_condor_submit(pool_run, in_pool):
         text = ad.read_text()
         args = " ".join([f"{kind}.py", *[v for k, v in vars_.items() if k != "JOB"]])
         assert f'Arguments="{args}"' in text and 'ShouldTransferFiles="NO"' in text
-        memory = dagrunner.request_memory(parameters.JOBRESOURCES[kind]["request_memory"])
-        assert f'Err="logs/{vars_["JOB"]}.err"' in text and f"RequestMemory={memory}" in text
+        requests = (rundir / "products" / "resources" / f"{kind}.htc").read_text()
+        memory = re.search(r"^request_memory = (\d+)MB$", requests, re.M).group(1)
+        disk = re.search(r"^request_disk = (\d+)KB$", requests, re.M).group(1)   # (resources.py)
+        assert f'Err="logs/{vars_["JOB"]}.err"' in text and f"RequestMemory={memory}\n" in text
+        assert f"RequestDisk={disk}\n" in text

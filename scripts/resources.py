@@ -1,0 +1,97 @@
+"""What each job kind asks HTCondor for: request_memory and request_disk from the
+data and image sizes.  The one place these are computed.
+
+prepareRun.py writes them into products/resources/<kind>.htc before the first
+job; `jobresources` in params/imaging.py still overrides any of them.
+
+Memory (MiB): a CASA process (python, casatools, an open MS) plus what the job
+holds per image pixel, plus the CF cache for the jobs that grid with it, with
+a margin.  The per-pixel figures were measured: the peak resident memory of
+every job kind at 256^2, 512^2 and 1024^2 pixels (mtmfs, nterms 2, awproject;
+docs/benchmark.md); `make bench` checks each job's peak against its request.
+
+Disk (KiB): what the job reads and writes, as it would hold it in its scratch
+directory if its files were transferred (the sub-MS, the CF cache, the
+images); on a shared filesystem this is an upper bound.
+"""
+import math
+import os
+
+import dagutils
+import parameters
+
+# Measured peaks (MiB) at 256^2 / 512^2 / 1024^2 pixels, mtmfs with nterms 2, awproject:
+#   allImagers 310/350/523, deconvolve 284/306/407, restore 300/322/426,
+#   addImages 283/284/287, MSpartition 270/272/270, CF fill 1458/1462/1473;
+#   CF cache 8.0/16.5/47.4 MB, an image plane on disk 4.2-4.5 bytes per pixel.
+CASA_MB = 300            # python + casatools + an open MS
+CF_FILL_MB = 1500        # computing AW CFs: flat in the image size
+MARGIN = 1.25            # requested / expected
+# Resident bytes per image pixel:
+GRID_BYTES = 64          # gridding, per gridded Taylor term (2 nterms - 1 for the PSF)
+DECONVOLVE_BYTES = 45    # minor cycle, per PSF Taylor term and scale
+RESTORE_BYTES = 12       # restoring, per image plane of the products
+ADD_BYTES = 1            # adding sub-images (chunk by chunk), per image plane
+PLANE_BYTES = 4.5        # an image plane on disk (float and tiling)
+CF_BYTES = (6e6, 40)     # CF cache: fixed + per pixel (the A-term's uv support grows with nx)
+
+
+def requests(params, kind):
+    """{request_cpus, request_memory, request_disk} of one job kind (HTCondor's units:
+    MB and KB are MiB and KiB)."""
+    size = sizes(params)
+    return {"request_cpus": 1,
+            "request_memory": f"{math.ceil(memory_mb(kind, params, size) / 64) * 64}MB",
+            "request_disk": f"{math.ceil(disk_bytes(kind, params, size) / 2**20) * 1024}KB"}
+
+
+def sizes(params):
+    """Bytes of the MS, of the largest sub-MS and of the CF cache; the image's pixels."""
+    ms = dagutils.folder_bytes(params["vis"])
+    cf = params["cfcache"]
+    cf_bytes = dagutils.folder_bytes(cf) if cf and os.path.isdir(cf) else estimated_cf_bytes(params)
+    return {"ms": ms, "subms": min(ms, parameters.parse_size(params["maxsubmssize"])),
+            "nparts": max(1, math.ceil(ms / parameters.parse_size(params["maxsubmssize"]))),
+            "cf": cf_bytes, "pixels": params["imsize"][0] * params["imsize"][-1]}
+
+
+def estimated_cf_bytes(params):
+    """The CF cache before it exists (for the 4 SPWs and 1 w-plane measured)."""
+    if not params["cfcache"]:
+        return 0
+    return int(CF_BYTES[0] + CF_BYTES[1] * params["imsize"][0] * params["imsize"][-1])
+
+
+def planes(params):
+    """Image planes of one set of products: PSF and weight (2n-1 each), residual and
+    model (n each), sum of weights, primary beam."""
+    n = params["nterms"] if params["deconvolver"] == "mtmfs" else 1
+    return 2 * (2 * n - 1) + 2 * n + 2
+
+
+def memory_mb(kind, params, size):
+    n = params["nterms"] if params["deconvolver"] == "mtmfs" else 1
+    """Expected peak resident memory (MiB) of one job, with the margin."""
+    pixels, mib = size["pixels"], 1 / 2**20
+    nscales = len(params["scales"] or [0]) if params["deconvolver"] in ("mtmfs", "multiscale") else 1
+    per_job = {
+        "makeCFs": CF_FILL_MB if params["cfcache"] else CASA_MB,
+        "MSpartition": CASA_MB,
+        "allImagers": CASA_MB + (GRID_BYTES * pixels * (2 * n - 1) + size["cf"]) * mib,
+        "addImages": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,
+        "deconvolve": CASA_MB + DECONVOLVE_BYTES * pixels * (2 * n - 1) * nscales * mib,
+        "restore": CASA_MB + RESTORE_BYTES * pixels * planes(params) * mib,
+    }[kind]
+    return per_job * MARGIN
+
+
+def disk_bytes(kind, params, size):
+    images = PLANE_BYTES * size["pixels"] * planes(params)
+    return {
+        "makeCFs": size["cf"],
+        "MSpartition": size["ms"],
+        "allImagers": size["subms"] + size["cf"] + images,
+        "addImages": (size["nparts"] + 1) * images,
+        "deconvolve": 2 * images,
+        "restore": 2 * images,
+    }[kind] * MARGIN + 2**20 * 64   # and 64 MB of logs

@@ -1,0 +1,196 @@
+"""The wall time of the imaging DAG, from the costs `make bench` measured.
+
+    scalemodel.py [results.json] [--data-tb 1] [--imsize 12288] [--parts 26 50 100]
+                  [--nodes 4 16 64 128] [--cycles 10] [--latency 30] [--read-gbps 1]
+                  [--cfjobs 16] [--cf-factor 4]
+
+A run is a chain of DAG levels; the jobs of one level run in waves on S slots:
+
+    T = max(CF stage, partition)
+        + sum over major cycles c = 0..C of
+              [ ceil(P / S) x (o + a_c(pixels) + b_c x rows/P + read) + L ]    gridding
+            + [ o + add(P, pixels) + L ] + [ o + deconvolve(pixels) + L ]
+        + restore
+
+    o        a job's time outside CASA work (start, imports, publishing): measured
+    a_c, b_c a gridding job's CASA time = a_c + b_c x its rows, cycle 0 (PSF and
+             residual) and later cycles (predict and residual) apart: fitted to the
+             1-, 2- and 4-partition runs; a_c's growth with the image from the
+             256^2 / 512^2 / 1024^2 runs (linear in pixels)
+    add      o + fixed + per-sub-image cost, times pixels/pixels measured
+    L        the pool's latency per DAG level (DAGMan submit, negotiation, start):
+             an assumption, 0 for the local runner
+
+Assumptions for a real data set: gridding time per byte of visibilities is the
+benchmark's (same channels per row and CF support), the CF stage grows with
+pixels and with --cf-factor (more SPWs or w-planes), add/deconvolve/restore
+with pixels, each sub-MS is read from the shared filesystem at --read-gbps per
+job, one gridding job per node.  The model is checked here leave-one-out: each
+of the 1-, 2- and 4-partition runs is predicted from the other two.
+"""
+import argparse
+import math
+import os
+import re
+import statistics
+
+import dagutils
+
+
+def main(argv=None):
+    args = arguments(argv)
+    record = dagutils.read_json(args.results)
+    if record is None:
+        raise SystemExit(f"scalemodel: no {args.results}: run `make bench` first")
+    print(check(record))
+    print()
+    print(predict(record, args))
+
+
+def arguments(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results", nargs="?", default=os.path.join("products", "bench", "results.json"))
+    p.add_argument("--data-tb", type=float, default=1.0, help="visibility data (TB)")
+    p.add_argument("--imsize", type=int, default=12288)
+    p.add_argument("--parts", type=int, nargs="+", default=[26, 50, 100])
+    p.add_argument("--nodes", type=int, nargs="+", default=[4, 16, 64, 128])
+    p.add_argument("--cycles", type=int, default=10, help="major cycles after the first")
+    p.add_argument("--latency", type=float, default=30.0, help="seconds per DAG level")
+    p.add_argument("--read-gbps", type=float, default=1.0, help="GB/s one job reads a sub-MS at")
+    p.add_argument("--cfjobs", type=int, default=16, help="CF fill jobs (params: cfjobs)")
+    p.add_argument("--cf-factor", type=float, default=4.0,
+                   help="CFs to compute relative to the benchmark's (SPWs x w-planes)")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------- costs from the runs
+def kind(node):
+    """'grid0', 'grid', 'add', 'deconvolve', 'restore', 'cf', 'partition'."""
+    for pattern, name in ((r"allImagers_c0_", "grid0"), (r"allImagers_", "grid"),
+                          (r"addImages", "add"), (r"deconvolve", "deconvolve"),
+                          (r"restore", "restore"), (r"CF", "cf"), (r"MSpartition", "partition")):
+        if re.match(pattern, node):
+            return name
+    return node
+
+
+def fit(points):
+    """Least-squares (a, b) of y = a + b x."""
+    xs, ys = zip(*points)
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
+def costs(runs, rows, pixels):
+    """The model's coefficients from DAG runs of one MS and image."""
+    jobs = [(r["nparts"], node, j) for r in runs for node, j in r["jobs"].items()]
+    casa = {k: [(p, j["casa"]) for p, node, j in jobs if kind(node) == k]
+            for k in ("grid0", "grid", "add", "deconvolve", "restore")}
+    cycles = [sum(1 for n in r["jobs"] if kind(n) == "deconvolve") - 1 for r in runs]
+    return {"o": statistics.median(j["wall"] - j["casa"] for _, _, j in jobs),
+            "grid0": fit([(rows / p, t) for p, t in casa["grid0"]]),
+            "grid": fit([(rows / p, t) for p, t in casa["grid"]]),
+            "add": fit(casa["add"]),
+            "deconvolve": statistics.median(t for _, t in casa["deconvolve"]),
+            "restore": statistics.median(t for _, t in casa["restore"]),
+            "start": statistics.median(max(r["stages"]["CF dry run"] + r["stages"]["CF fill"]
+                                           + r["stages"]["CF merge"], r["stages"]["partition"])
+                                       for r in runs),
+            "cycles": statistics.median(cycles), "rows": rows, "pixels": pixels}
+
+
+def wall(c, nparts, slots, latency=0.0, read=0.0, scale=None):
+    """The model's wall time of one run: P sub-MSes on S slots."""
+    scale = scale or {"a": 1.0, "pixels": 1.0, "rows": 1.0, "start": c["start"]}
+    waves = math.ceil(nparts / slots)
+    rows = c["rows"] * scale["rows"] / nparts
+
+    def grid(key):
+        a, b = c[key]
+        return waves * (c["o"] + a * scale["a"] + b * rows + read) + latency
+
+    add = c["o"] + (c["add"][0] + c["add"][1] * nparts) * scale["pixels"] + latency
+    deconvolve = c["o"] + c["deconvolve"] * scale["pixels"] + latency
+    restore = c["o"] + c["restore"] * scale["pixels"] + latency
+    cycle0 = grid("grid0") + add + deconvolve
+    return scale["start"] + cycle0 + c["cycles"] * (grid("grid") + add + deconvolve) \
+        + restore
+
+
+# ---------------------------------------------------------------- the check
+def check(record):
+    """Each partition count's median wall time predicted from the others' runs."""
+    runs = [r for r in record["runs"] if r["name"].startswith("DAG")]
+    if len({r["nparts"] for r in runs}) < 3:
+        return "Model check: needs runs of three partition counts (bench.py --parts 1 2 4)."
+    rows, pixels = record["layout"]["rows"], imsize_pixels(record)
+    lines = ["Model check (local runner, 2 slots; each partition count predicted from the "
+             "runs of the others):", "", "| sub-MSes | measured wall (s) | model (s) | error |",
+             "|---|---|---|---|"]
+    for p in sorted({r["nparts"] for r in runs}):
+        others = [r for r in runs if r["nparts"] != p]
+        measured = statistics.median(r["wall"] for r in runs if r["nparts"] == p)
+        model = wall(costs(others, rows, pixels), p, slots=2)
+        lines.append(f"| {p} | {measured:.0f} | {model:.0f} | {100 * (model / measured - 1):+.0f}% |")
+    return "\n".join(lines)
+
+
+def imsize_pixels(record):
+    return record["imsize"] ** 2
+
+
+# ---------------------------------------------------------------- a real data set
+def growth(record, name, rows_cost=0.0):
+    """How a job kind's CASA time grows with the image: (fixed, per pixel), fitted to
+    the image-size runs on the small MS (less rows_cost x the job's rows)."""
+    points = []
+    for r in record["imsize_runs"]:
+        totals = {}
+        for node, j in r["jobs"].items():
+            if kind(node) == name:
+                rows = r["layout"]["rows"] / r["nparts"] if name.startswith("grid") else 0
+                totals.setdefault(node if name != "cf" else "cf", []).append(j["casa"] - rows_cost * rows)
+        points += [(r["imsize"] ** 2, sum(t)) for t in totals.values()]
+    return fit(points)
+
+
+def ratio(line, pixels, measured_pixels):
+    """Time at `pixels` over time at `measured_pixels` on a fitted line."""
+    fixed, per_pixel = line
+    return (fixed + per_pixel * pixels) / (fixed + per_pixel * measured_pixels)
+
+
+def predict(record, args):
+    if not record["imsize_runs"]:
+        return "Model: needs the image-size runs (bench.py --imsizes 256 512 1024)."
+    runs = [r for r in record["runs"] if r["name"].startswith("DAG")]
+    layout, pixels, pix = record["layout"], imsize_pixels(record), args.imsize ** 2
+    c = costs(runs, layout["rows"], pixels)
+    cf_work = statistics.median(sum(j["casa"] for n, j in r["jobs"].items() if kind(n) == "cf")
+                                for r in runs) * args.cf_factor * ratio(growth(record, "cf"), pix, pixels)
+    for name in ("deconvolve", "restore"):
+        c[name] *= ratio(growth(record, name), pix, pixels)
+    c["add"] = tuple(v * ratio(growth(record, "add"), pix, pixels) for v in c["add"])
+    a_scale = ratio(growth(record, "grid0", c["grid0"][1]), pix, pixels)
+    scale = {"a": a_scale, "pixels": 1.0, "rows": args.data_tb * 1e12 / layout["bytes"]}
+    c["cycles"] = args.cycles
+    lines = [f"Model for {args.data_tb:g} TB, {args.imsize}^2 pixels, {args.cycles + 1} major "
+             f"cycles, {args.latency:g} s latency per DAG level, sub-MSes read at "
+             f"{args.read_gbps:g} GB/s, CF work x{args.cf_factor:g} (wall time in hours):", "",
+             "| sub-MSes \\ nodes | " + " | ".join(map(str, args.nodes)) + " |",
+             "|---|" + "---|" * len(args.nodes)]
+    for p in args.parts:
+        read = args.data_tb * 1e3 / p / args.read_gbps
+        hours = [wall(c, p, n, args.latency, read, {**scale, "start": cf_work / min(n, args.cfjobs)}) / 3600
+                 for n in args.nodes]
+        lines.append(f"| {p} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
+    mono = wall(c, 1, 1, 0.0, args.data_tb * 1e3 / args.read_gbps, {**scale, "start": cf_work})
+    lines += ["", f"One process (as monolithic tclean: serial CFs, one pass over the data "
+              f"per cycle): {mono / 3600:.1f} h."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
