@@ -10,7 +10,7 @@ export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
-.PHONY: setup data cfs run status test bench submit pool pool-down clean distclean
+.PHONY: setup data cfs run status newrun test bench submit pool pool-down clean distclean
 
 ## setup: the Python environment (.venv) with pinned CASA, HTCondor bindings, pytest
 setup: $(VENV)/.installed
@@ -38,6 +38,11 @@ run: data
 ## jobs done/running/failed, peak residual per cycle, elapsed time
 status:
 	@$(PY) scripts/status.py
+
+## newrun: a new run directory NAME (e.g. ../run-robust05) with this one's scripts,
+## submit files, DAG and parameters, the same MS and CF cache, no products or logs
+newrun:
+	@$(PY) scripts/newrun.py "$(NAME)"
 
 ## submit: the same DAG on an HTCondor pool with a shared filesystem; checks first
 ## that condor_submit_dag is there and that the parameters and the MS are usable

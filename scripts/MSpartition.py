@@ -23,22 +23,38 @@ def main():
     with timing.timed("ms_layout"):
         times, counts, bytes_per_row, overhead = dagutils.ms_layout(vis)
     ranges = dagutils.plan_partitions(times, counts, bytes_per_row, overhead, maxsize)
+    ranges = with_selected_rows(ranges, times, dagutils.selected_times(vis, params))
     plan = {"vis": vis, "maxsubmssize": maxsize, "nrows": sum(counts), "parts": []}
     for k, r in enumerate(ranges, start=1):
         plan["parts"].append(make_part(vis, times, counts, r, k))
     dagutils.write_plan(plan)
-    write_dags(plan, dagutils.max_cycles(params))
+    density = params["weighting"] in parameters.DENSITY_WEIGHTINGS
+    write_dags(plan, dagutils.max_cycles(params), density)
     print(f"MSpartition: {len(ranges)} sub-MSes of at most {maxsize} bytes; "
           f"wrote {dagutils.SUBDAG} and {dagutils.MAJORCYCLES}")
 
 
-def write_dags(plan, ncycles):
-    """The gridding sub-DAG of cycle 0 and the DAGs of the major cycles after it."""
+def with_selected_rows(ranges, times, chosen):
+    """The time ranges holding rows of the data selection (a gridding job fails on a
+    sub-MS where the selection finds none); all of them without a selection."""
+    if chosen is None:
+        return ranges
+    chosen = set(chosen)
+    kept = [r for r in ranges if any(t in chosen for t in times[r[0]:r[1] + 1])]
+    if len(kept) < len(ranges):
+        print(f"MSpartition: {len(ranges) - len(kept)} of {len(ranges)} time ranges hold no "
+              "rows of the data selection (field, spw, timerange, ...): not written")
+    return kept
+
+
+def write_dags(plan, ncycles, density):
+    """The gridding sub-DAG of cycle 0 (after the weight density if `density`) and the
+    DAGs of the major cycles after it."""
     for c in range(1, ncycles + 1):
         path = os.path.join(dagutils.PRODUCTS, f"cycle{c}.dag")
         dagutils.write_text_atomic(path, dagutils.cycle_subdag(plan, c))
     dagutils.write_text_atomic(dagutils.MAJORCYCLES, dagutils.major_cycles_dag(ncycles))
-    dagutils.write_text_atomic(dagutils.SUBDAG, dagutils.gridding_subdag(plan))
+    dagutils.write_text_atomic(dagutils.SUBDAG, dagutils.gridding_subdag(plan, density=density))
 
 
 def make_part(vis, times, counts, r, k):

@@ -7,6 +7,8 @@ Cycle 0 makes the sub-MS's PSF, weight and sum of weights
 Cycle c > 0 predicts the model of the minor cycle before (a copy of
 products/minor<c-1>/predict, which stays untouched) and makes the residual
 (products/parts/cycle<c>/PART).
+With uniform or Briggs weighting every job weights with the whole MS's weight
+density (products/weights, weightDensity.py).
 Images are made in a scratch folder and moved into place when complete, so a
 retried job starts clean and a finished product is never half-written.  The
 CF cache is only read, and so is the sub-MS's weight (products/parts/psf/PART),
@@ -30,14 +32,17 @@ def main(part, subms, cycle):
                  f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
                  f"write the missing sub-MSes again, then submit again (the run continues)")
     check_cfcache(params)
+    density = check_density(params)
     cycle = int(cycle)
     if cycle == 0:
-        grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1))
+        grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1),
+                                     density=density)
         grid_part(params, subms, dagutils.part_dir("psf", part), grid_psf)
     model = dagutils.image_base(os.path.join(dagutils.minor_dir(cycle - 1), "predict"), params)
     weight = dagutils.image_base(dagutils.part_dir("psf", part), params) \
         if params["gridder"] in parameters.CF_GRIDDERS else None
-    grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), synthesis.grid_residual,
+    grid_residual = functools.partial(synthesis.grid_residual, density=density)
+    grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), grid_residual,
               model if cycle > 0 else None, weight)
 
 
@@ -50,6 +55,20 @@ def check_cfcache(params):
                   "stale": f"was made for other parameters: {cfcache.differences(params)}"}[state]
         sys.exit(f"allImagers: cfcache = {params['cfcache']!r} {detail}; `make cfs` makes it "
                  f"for these parameters (or point cfcache at another path), then submit again")
+    if state == "ok" and (why := cfcache.too_small_grid(params, params["cfcache"])):
+        sys.exit(f"allImagers: {why}")
+
+
+def check_density(params):
+    """The whole MS's weight density for uniform and Briggs weighting (else None)."""
+    if params["weighting"] not in parameters.DENSITY_WEIGHTINGS:
+        return None
+    density = dagutils.density_image(params)
+    if not os.path.isdir(density):
+        sys.exit(f"allImagers: weighting = {params['weighting']!r} needs the weight density "
+                 f"{density}, which the weightDensity jobs write before the first gridding: "
+                 f"submit the DAG again (it continues from what finished)")
+    return density
 
 
 def grid_part(params, subms, final, grid, model=None, weight=None):

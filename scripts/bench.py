@@ -36,7 +36,8 @@ import scalemodel
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFmerge$",
-          "partition": r"MSpartition$", "gridding": r"allImagers_c\d+_n\d+$",
+          "partition": r"MSpartition$", "weight density": r"weights(_n\d+|Sum)$",
+          "gridding": r"allImagers_c\d+_n\d+$",
           "add/normalize": r"addImages(_c\d+)?$", "deconvolve": r"deconvolve(_c\d+)?$",
           "restore": r"restore$"}
 KINDS = ("makeCFs", "MSpartition", "allImagers", "addImages", "deconvolve", "restore")
@@ -44,6 +45,7 @@ KINDS = ("makeCFs", "MSpartition", "allImagers", "addImages", "deconvolve", "res
 
 def main(argv=None):
     args = arguments(argv)
+    args.out = os.path.abspath(args.out)     # (runs work in their own directories)
     os.makedirs(args.out, exist_ok=True)
     ms = bench_ms(args.hours)
     imsize = parameters.read_assignments(os.path.join(ROOT, parameters.DEFAULT_FILE))["imsize"]

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
 
@@ -20,6 +21,7 @@ CF_PARAMETERS = ("vis", "field", "spw", "imsize", "cell", "phasecenter", "stokes
                  "projection", "specmode", "reffreq", "gridder", "wprojplanes",
                  "aterm", "psterm", "wbawp", "conjbeams", "computepastep",
                  "rotatepastep", "usepointing", "pointingoffsetsigdev")
+PADDING = 1.2           # the gridders' padding of the image (CASA's default; tclean has no knob)
 EMPTY_CF_BYTES = 32     # table.f0_TSM0 of a CF that drygridding made and nobody filled
 
 
@@ -69,6 +71,38 @@ def empty_cfs(folder):
     return [n for n in names
             if not os.path.isfile(data := os.path.join(folder, n, "table.f0_TSM0"))
             or os.path.getsize(data) <= EMPTY_CF_BYTES]
+
+
+def too_small_grid(params, folder):
+    """Why no visibility can be gridded with this cache's CFs on this image's grid, or ''.
+
+    A CF spans Xsupport uv cells either side of a visibility, and the gridder drops a
+    visibility whose CF leaves the grid (imsize x PADDING cells): with 2 x support + 1
+    cells or fewer nothing is gridded, the PSF is blank and CASA aborts.  The support in
+    uv cells grows with the field of view (imsize x cell), so at a given field of view
+    only more, smaller pixels help.
+    """
+    import casaenv  # noqa: F401
+    from casatools import image
+    support, ia = 0, image()
+    for name in cf_names(folder):
+        ia.open(os.path.join(folder, name))
+        misc = ia.miscinfo()
+        ia.close()
+        support = max(support, misc.get("Xsupport", 0), misc.get("Ysupport", 0))
+    ia.done()
+    imsize = list(params["imsize"]) if isinstance(params["imsize"], (list, tuple)) \
+        else [params["imsize"]]
+    grid = int(min(imsize) * PADDING)
+    if 2 * support + 1 < grid:
+        return ""
+    needed = math.ceil((2 * support + 2) / PADDING / 2) * 2
+    return (f"imsize = {params['imsize']} is too small for the CF support: the CFs span "
+            f"{support} uv cells either side of a visibility, more than the {grid}-cell "
+            f"grid (imsize x padding {PADDING}) holds, so no visibility can be "
+            "gridded.  The support grows with the field of view (imsize x cell): keep that "
+            f"and use at least {needed} pixels across, e.g. imsize = [{needed}, {needed}] "
+            f"with a cell {needed / min(imsize):.3g} times smaller than {params['cell']!r}")
 
 
 def share(cfs, njobs, k):

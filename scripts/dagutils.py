@@ -34,6 +34,7 @@ SUBDAG = os.path.join(PRODUCTS, "allImagers.dag")
 PLAN = os.path.join(PRODUCTS, "partitions.json")
 MAJORCYCLES = os.path.join(PRODUCTS, "majorCycles.dag")
 CFFILL = os.path.join(PRODUCTS, "cfFill.dag")
+WEIGHTS = os.path.join(PRODUCTS, "weights")
 GRIDDING_RETRIES = 2
 SKIP_EXIT = 99
 
@@ -62,6 +63,12 @@ def part_dir(stage, part, cycle=None):
     """products/parts/<stage>/<part>: the un-normalized images of one sub-MS."""
     name = stage if cycle is None else f"cycle{cycle}"
     return os.path.join(PRODUCTS, "parts", name, part)
+
+
+def density_image(params):
+    """products/weights/<imagename>.gridwt: the weight density of the whole MS (uniform
+    and Briggs weighting), summed from the sub-MSes' products/parts/weights/<part>."""
+    return image_base(WEIGHTS, params) + ".gridwt"
 
 
 def minor_dir(cycle):
@@ -241,6 +248,24 @@ def folder_bytes(path, skip=()):
     return total
 
 
+def selected_times(vis, params):
+    """Sorted unique times of the rows tclean's data selection picks (None: no selection)."""
+    import numpy as np
+    import casaenv  # noqa: F401
+    from casatools import ms
+    given = {parameters.SELECTION[k]: params[k] for k in parameters.SELECTION
+             if params[k] not in ("", [])}
+    if not given:
+        return None
+    tool = ms()
+    tool.open(vis)
+    try:
+        tool.msselect(given)
+        return np.unique(tool.getdata(["time"])["time"]).tolist()
+    finally:
+        tool.close()
+
+
 def write_subms(vis, bounds, out):
     """Copy the rows with lo < TIME < hi, with all sub-tables, into a new MS.
 
@@ -282,8 +307,9 @@ def subms_rows(path, bounds):
 
 
 # ---------------------------------------------------------------- the gridding sub-DAG
-def gridding_subdag(plan, cycle=0):
-    """Text of allImagers.dag: one gridding node per sub-MS, each with a RETRY."""
+def gridding_subdag(plan, cycle=0, density=False):
+    """Text of allImagers.dag: one gridding node per sub-MS, each with a RETRY; with
+    density (uniform, Briggs), first the weight density of each sub-MS and their sum."""
     lines = ["# Written by scripts/MSpartition.py: one gridding job per sub-MS.",
              f"# {len(plan['parts'])} sub-MSes of {plan['vis']}", ""]
     for p in plan["parts"]:
@@ -291,6 +317,22 @@ def gridding_subdag(plan, cycle=0):
         lines += [f"JOB {node} htc/allImagers.htc",
                   f'VARS {node} part="{p["part"]}" subms="{p["subms"]}" cycle="{cycle}"',
                   f"RETRY {node} {GRIDDING_RETRIES}", ""]
+    return "\n".join(lines) + (density_nodes(plan, cycle) if density else "")
+
+
+def density_nodes(plan, cycle):
+    """weights_<part> per sub-MS, then weightsSum, before the gridding of the cycle."""
+    weights = [f"weights_{p['part']}" for p in plan["parts"]]
+    gridding = [f"allImagers_c{cycle}_{p['part']}" for p in plan["parts"]]
+    lines = ["", "# The whole MS's weight density, as tclean(parallel=True) gathers it", ""]
+    for node, p in zip(weights, plan["parts"]):
+        lines += [f"JOB {node} htc/weightDensity.htc",
+                  f'VARS {node} mode="part" part="{p["part"]}" subms="{p["subms"]}"',
+                  f"RETRY {node} {GRIDDING_RETRIES}", ""]
+    lines += ["JOB weightsSum htc/weightDensity.htc", 'VARS weightsSum mode="sum"',
+              "RETRY weightsSum 1", "",
+              f"PARENT {' '.join(weights)} CHILD weightsSum",
+              f"PARENT weightsSum CHILD {' '.join(gridding)}", ""]
     return "\n".join(lines)
 
 
@@ -346,7 +388,11 @@ def copy_run(root, folder, overrides, why="overrides"):
     os.makedirs(folder)
     for name in RUN_FILES:
         src = os.path.join(root, name)
-        (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(folder, name))
+        if os.path.isdir(src):   # (not DAGMan's files beside the DAGs, nor Python's caches)
+            shutil.copytree(src, os.path.join(folder, name),
+                            ignore=shutil.ignore_patterns("*.dag.*", "__pycache__"))
+        else:
+            shutil.copy2(src, os.path.join(folder, name))
     with open(os.path.join(folder, "params", "imaging.py"), "a") as f:
         f.write(f"\n# {why}\n")
         f.writelines(f"{k} = {v!r}\n" for k, v in overrides.items())

@@ -90,6 +90,8 @@ def merge(params):
     if empty:
         sys.exit(f"makeCFs merge: {len(empty)} CFs are not filled ({', '.join(empty[:4])} ...) in "
                  f"{merged}; the cache is not put in place")
+    if why := cfcache.too_small_grid(params, merged):
+        sys.exit(f"makeCFs merge: {why}")
     final = os.path.normpath(params["cfcache"])
     with cfcache.locked(params):
         if cfcache.status(params) == "ok":      # another run sharing the cache made it meanwhile

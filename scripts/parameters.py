@@ -29,13 +29,14 @@ DECOMPOSITION = {
 }
 
 # The job kinds (the keys of `jobresources`; their requests: resources.py).
-JOBKINDS = ("makeCFs", "MSpartition", "allImagers", "addImages", "deconvolve", "restore")
+JOBKINDS = ("makeCFs", "MSpartition", "weightDensity", "allImagers", "addImages", "deconvolve",
+            "restore")
 
 # What the DAG decomposition supports (a subset of tclean's allowed values).
 SUPPORTED = {
     "specmode": ("mfs", "cont"),
     "gridder": ("standard", "wproject", "widefield", "mosaic", "awproject"),
-    "weighting": ("natural",),
+    "weighting": ("natural", "uniform", "briggs"),
     "deconvolver": ("hogbom", "clark", "multiscale", "mtmfs"),
     "savemodel": ("none",),
     "usemask": ("user", "pb"),
@@ -45,6 +46,7 @@ SUPPORTED = {
     "startmodel": ("",),
 }
 CF_GRIDDERS = ("awproject",)
+DENSITY_WEIGHTINGS = ("uniform", "briggs")   # need the whole MS's weight density
 SIZE_UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
@@ -210,6 +212,48 @@ def check_files(params, rundir):
         raise ParameterError(f"vis = {params['vis']!r}: no measurement set at {full}"
                              " (make it with `make data` or point vis at your MS)")
     params["vis"] = full
+
+
+# tclean's data selection parameters -> the ms tool's msselect keys.
+SELECTION = {"field": "field", "spw": "spw", "timerange": "time", "uvrange": "uvdist",
+             "antenna": "baseline", "scan": "scan", "observation": "observation",
+             "intent": "scanintent"}
+
+
+def check_selection(params):
+    """The data selection must exist in the MS and select some rows (once, before the
+    first job: on a large MS a time or uv-range selection reads whole columns)."""
+    import casaenv  # noqa: F401
+    from casatools import ms, msmetadata
+    vis, given = params["vis"], {k: params[k] for k in SELECTION if params[k] not in ("", [])}
+    tool = ms()
+    for name in ("field", "spw", "antenna"):
+        if name in given:
+            try:
+                tool.msseltoindex(vis=vis, **{{"antenna": "baseline"}.get(name, name): given[name]})
+            except RuntimeError as e:
+                reason = " ".join(str(e).split()).rstrip(",")
+                raise ParameterError(f"{name} = {given[name]!r}: {reason} in "
+                                     f"{vis} ({ms_contents(msmetadata(), vis)})") from None
+    if not given:
+        return
+    tool.open(vis)
+    try:
+        selected = tool.msselect({SELECTION[k]: v for k, v in given.items()}) and tool.nrow(True)
+    finally:
+        tool.close()
+    if not selected:
+        chosen = ", ".join(f"{k} = {v!r}" for k, v in given.items())
+        raise ParameterError(f"{chosen}: this selection matches no rows of {vis}")
+
+
+def ms_contents(md, vis):
+    """'fields ...; spw 0-3' of an MS, for messages."""
+    md.open(vis)
+    try:
+        return f"fields {', '.join(md.fieldnames())}; spw 0-{md.nspw() - 1}"
+    finally:
+        md.close()
 
 
 def as_list(value):

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 
+import cfcache
 import dagutils
 import parameters
 import resources
@@ -24,6 +25,8 @@ def main():
     try:
         params = dagutils.load_params()
         check_same_run(params)
+        check_shared_cfcache(params)
+        parameters.check_selection(params)
     except (parameters.ParameterError, RuntimeError) as e:
         sys.exit(f"prepareRun: {e}")
     dagutils.write_json(RECORD, params)
@@ -44,6 +47,20 @@ def check_same_run(params):
     if changed:
         raise RuntimeError(f"products/ was made with other values of {', '.join(changed)}: "
                            "run `make clean` first, or image in a new run directory")
+
+
+def check_shared_cfcache(params):
+    """A CF cache outside this run directory (another run's, `make newrun`) is used
+    as it is, never made again here: that would change the other run's cache."""
+    cf = params["cfcache"]
+    inside = cf and not os.path.relpath(os.path.abspath(cf)).startswith(os.pardir + os.sep)
+    if not cf or inside or cfcache.status(params) != "stale":
+        return
+    changed = ", ".join(cfcache.differences(params))
+    raise RuntimeError(f"cfcache = {cf!r} was made for other values of {changed} and is "
+                       "outside this run directory (shared with another run): set cfcache to a "
+                       f"path in this run, e.g. 'cfcache/{os.path.basename(params['imagename'])}.cf', to "
+                       "make one for these values")
 
 
 def resources_path(kind):

@@ -52,6 +52,9 @@ def stage():
             return f"restoring (stopped: {record['stopreason']})", cycle
         cycle += 1
     done = sum(gridded(part, cycle) for part in parts)
+    if cycle == 0 and done == 0 and os.path.isfile(dagutils.SUBDAG) \
+            and "weightsSum" in open(dagutils.SUBDAG).read() and not os.path.isdir(dagutils.WEIGHTS):
+        return "weight density of the whole MS (weightDensity)", cycle
     if done < len(parts):
         return f"gridding (allImagers): {done} of {len(parts)} sub-MSes done", cycle
     if not os.path.isdir(dagutils.stage_dir("cycle", cycle)):

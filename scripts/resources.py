@@ -32,6 +32,7 @@ GRID_BYTES = 64          # gridding, per gridded Taylor term (2 nterms - 1 for t
 DECONVOLVE_BYTES = 45    # minor cycle, per PSF Taylor term and scale
 RESTORE_BYTES = 12       # restoring, per image plane of the products
 ADD_BYTES = 1            # adding sub-images (chunk by chunk), per image plane
+DENSITY_BYTES = 16       # a weight density (gridded weights, and their sum): not yet measured
 PLANE_BYTES = 4.5        # an image plane on disk (float and tiling)
 CF_BYTES = (6e6, 40)     # CF cache: fixed + per pixel (the A-term's uv support grows with nx)
 
@@ -77,6 +78,7 @@ def memory_mb(kind, params, size):
     per_job = {
         "makeCFs": CF_FILL_MB if params["cfcache"] else CASA_MB,
         "MSpartition": CASA_MB,
+        "weightDensity": CASA_MB + DENSITY_BYTES * pixels * mib,
         "allImagers": CASA_MB + (GRID_BYTES * pixels * (2 * n - 1) + size["cf"]) * mib,
         "addImages": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,
         "deconvolve": CASA_MB + DECONVOLVE_BYTES * pixels * (2 * n - 1) * nscales * mib,
@@ -90,6 +92,7 @@ def disk_bytes(kind, params, size):
     return {
         "makeCFs": size["cf"],
         "MSpartition": size["ms"],
+        "weightDensity": size["subms"] + 2 * PLANE_BYTES * size["pixels"],
         "allImagers": size["subms"] + size["cf"] + images,
         "addImages": (size["nparts"] + 1) * images,
         "deconvolve": 2 * images,

@@ -14,7 +14,8 @@ from casatasks.private.imagerhelpers.input_parameters import ImagerParameters
 from cfcache import cf_names
 from dagutils import image_paths
 from timing import casa_work
-from casatools import iterbotsink, synthesisdeconvolver, synthesisimager, synthesisnormalizer
+from casatools import (image, iterbotsink, synthesisdeconvolver, synthesisimager,
+                       synthesisnormalizer)
 
 # tclean's parameter names that ImagerParameters spells differently (task_tclean.py).
 RENAMES = {"vis": "msname", "timerange": "timestr", "uvrange": "uvdist",
@@ -46,8 +47,10 @@ def imager_parameters(params, **overrides):
     return ImagerParameters(**bparm)
 
 
-def open_imager(params, msname, imagename):
-    """A synthesisimager set up on one MS with the run's image definition."""
+def open_imager(params, msname, imagename, density=None):
+    """A synthesisimager set up on one MS with the run's image definition and
+    weighting; with `density`, the weight density of the whole MS (a .gridwt image),
+    as tclean(parallel=True) scatters it to its nodes."""
     os.makedirs(os.path.dirname(imagename) or ".", exist_ok=True)
     ip = imager_parameters(params, vis=msname, imagename=imagename)
     si = synthesisimager()
@@ -56,6 +59,8 @@ def open_imager(params, msname, imagename):
     si.defineimage(ip.getImagePars()["0"], ip.getGridPars()["0"])
     si.normalizerinfo(ip.getNormPars()["0"])
     si.setweighting(**ip.getWeightPars())
+    if density:
+        si.setweightdensity(density)
     return si
 
 
@@ -85,22 +90,59 @@ def fill_cfcache(params, cfcache, cfs):
 
 
 @casa_work
-def grid_psf(params, msname, partname, makepb=False):
+def weight_density(params, msname, partname):
+    """The gridded weights (weight density) of one MS: <partname>.gridwt."""
+    with using(open_imager(params, msname, partname)) as si:
+        return si.getweightdensity()
+
+
+@casa_work
+def gather_density(params, imagename, partnames):
+    """Sum the sub-MSes' weight densities into <imagename>.gridwt; return its path.
+
+    (Not scatterweightdensity: it writes the sum into the sub-MSes' images.)
+    """
+    with using(normalizer(params, imagename, partnames)) as pn:
+        pn.gatherweightdensity()
+    density = imagename + ".gridwt"
+    if params["weighting"] == "briggs":
+        set_briggs_f2(density, params["robust"])
+    return density
+
+
+def set_briggs_f2(density, robust):
+    """Briggs' f^2 of the summed density, from sums in double precision as tclean makes
+    it over the whole MS.  The gather stores the f^2 of a sum in single precision, about
+    1e-4 off, which moves the imaging weights (and sum of weights) by 2e-5."""
+    import numpy as np
+    with using(image()) as ia:
+        ia.open(density)
+        grid = ia.getchunk().astype(np.float64)
+        fields = np.moveaxis(grid, -1, 0) if grid.ndim == 5 else [grid]   # one per field
+        misc = ia.miscinfo()
+        misc["f2"] = np.array([(5.0 * 10.0 ** -robust) ** 2
+                               / ((f[f > 0] ** 2).sum() / f.sum()) for f in fields])
+        ia.setmiscinfo(misc)
+        ia.close()
+
+
+@casa_work
+def grid_psf(params, msname, partname, makepb=False, density=None):
     """Grid one MS into un-normalized PSF, weight and sum-of-weight images.
 
     With makepb, also the primary beam of the image's frequencies, as
     tclean(parallel=True) makes it on its first node.
     """
-    with using(open_imager(params, msname, partname)) as si:
+    with using(open_imager(params, msname, partname, density)) as si:
         si.makepsf()
         if makepb:
             si.makepb()
 
 
 @casa_work
-def grid_residual(params, msname, partname):
+def grid_residual(params, msname, partname, density=None):
     """Grid one MS into an un-normalized residual (data minus model) image."""
-    with using(open_imager(params, msname, partname)) as si:
+    with using(open_imager(params, msname, partname, density)) as si:
         si.executemajorcycle(controls={"lastcycle": True})
 
 

@@ -35,6 +35,24 @@ def run(args, cwd, check=True, **kw):
     return proc
 
 
+def assert_memory_requests_cover(rundir):
+    """resources.py's request_memory, as the job log records it, is above each job's
+    measured peak resident memory (wait4), and not wasteful: at most 1.5 x peak + 128 MB
+    (CFdry and CFmerge share the CF fill's request).  Returns the jobs checked."""
+    import htcondor2
+    node, checked = {}, 0
+    for e in htcondor2.JobEventLog(str(Path(rundir) / "logs" / "imaging.log")).events(0):
+        if e.type == htcondor2.JobEventType.SUBMIT:
+            node[e.cluster] = e["LogNotes"].removeprefix("DAG Node: ")
+        elif e.type == htcondor2.JobEventType.JOB_TERMINATED:
+            peak, request = e["MemoryUsage"], e["RequestMemory"]
+            assert 0 < peak <= request, (node[e.cluster], peak, request)
+            if node[e.cluster] not in ("CFdry", "CFmerge"):
+                assert request <= 1.5 * peak + 128, (node[e.cluster], peak, request)
+            checked += 1
+    return checked
+
+
 def folder_digest(folder):
     """A digest of every file name and content below a folder (an MS, a CF cache)."""
     h = hashlib.sha256()

@@ -43,6 +43,13 @@ def test_gridding_subdag_matches_golden():
     assert dagutils.gridding_subdag(PLAN) == (GOLDEN / "allImagers.dag").read_text()
 
 
+def test_weighted_gridding_subdag_matches_golden():
+    """Uniform and Briggs weighting: the weight density of each sub-MS, their sum, then
+    the gridding."""
+    assert dagutils.gridding_subdag(PLAN, density=True) == \
+        (GOLDEN / "allImagers_weighted.dag").read_text()
+
+
 def test_allimagers_job(tmp_path, monkeypatch):
     sub = submit("allImagers.htc", {"JOB": "allImagers_c0_n2", "part": "n2",
                                     "subms": "products/subms/big.n2.ms", "cycle": "0"},
@@ -64,6 +71,10 @@ def test_allimagers_job(tmp_path, monkeypatch):
     ("restore.htc", {"JOB": "restore"}, '"restore.py"'),
     ("makeCFs.htc", {"JOB": "CFfill_2", "mode": "fill", "part": "2"}, '"makeCFs.py fill 2"'),
     ("makeCFs.htc", {"JOB": "CFdry", "mode": "dry"}, '"makeCFs.py dry "'),
+    ("weightDensity.htc", {"JOB": "weights_n2", "mode": "part", "part": "n2",
+                           "subms": "products/subms/big.n2.ms"},
+     '"weightDensity.py part n2 products/subms/big.n2.ms"'),
+    ("weightDensity.htc", {"JOB": "weightsSum", "mode": "sum"}, '"weightDensity.py sum  "'),
 ])
 def test_static_jobs(tmp_path, monkeypatch, htc, vars_, args):
     sub = submit(htc, vars_, tmp_path, monkeypatch)

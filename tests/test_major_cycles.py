@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import imagecompare as ic
-from conftest import PYTHON, STANDARD, casa_env, new_run, run
+from conftest import PYTHON, STANDARD, assert_memory_requests_cover, casa_env, new_run, run
 from dagutils import size_for
 
 PBLIMIT = 0.2
@@ -179,19 +179,5 @@ def modified_after_publishing(products):
 
 
 def test_memory_requests_cover_every_job(dag_run):
-    """resources.py's request_memory, as the job log records it, is above each job's
-    measured peak resident memory (wait4), and not wasteful: at most 1.5 x peak + 128 MB
-    (CFdry and CFmerge share the CF fill's request)."""
-    import htcondor2
-    rundir = dag_run[1].parent.parent
-    node, checked = {}, 0
-    for e in htcondor2.JobEventLog(str(rundir / "logs" / "imaging.log")).events(0):
-        if e.type == htcondor2.JobEventType.SUBMIT:
-            node[e.cluster] = e["LogNotes"].removeprefix("DAG Node: ")
-        elif e.type == htcondor2.JobEventType.JOB_TERMINATED:
-            peak, request = e["MemoryUsage"], e["RequestMemory"]
-            assert 0 < peak <= request, (node[e.cluster], peak, request)
-            if node[e.cluster] not in ("CFdry", "CFmerge"):
-                assert request <= 1.5 * peak + 128, (node[e.cluster], peak, request)
-            checked += 1
+    checked = assert_memory_requests_cover(dag_run[1].parent.parent)
     assert checked >= 6

@@ -43,7 +43,7 @@ def test_parameters_not_set_take_tclean_defaults(params_file):
     ("robust = 3.0", "robust"),                # tclean: max value is 2.0
     ("gridder = 'awproj'", "gridder"),         # tclean: unallowed value
     ("stokes = 'IQUVX'", "stokes"),
-    ("weighting = 'briggs'", "weighting"),     # not yet supported across partitions
+    ("weighting = 'superuniform'", "weighting"),  # needs its own density handling: not supported
     ("specmode = 'cube'", "specmode"),         # continuum only
     ("maxsubmssize = 'lots'", "maxsubmssize"),
     ("maxsubmssize = '0MB'", "maxsubmssize"),

@@ -19,6 +19,7 @@ import time
 import pytest
 
 import imagecompare as ic
+import dagutils
 from conftest import ROOT, new_run, run
 from dagutils import size_for
 from test_recovery import (FAIL_ONCE, REMOVE_SUBMS, assert_equals_tclean, attempts, inject,
@@ -136,10 +137,12 @@ def test_generated_dags_pass_condor_dagman(pool_run, in_pool, session_dir):
     (check / "products").mkdir()
     for dag in (rundir / "products").glob("*.dag"):
         shutil.copy(dag, check / "products")
-    nparts = len(json.loads((rundir / "products" / "partitions.json").read_text())["parts"])
+    plan = json.loads((rundir / "products" / "partitions.json").read_text())
+    nparts = len(plan["parts"])
+    (check / "products" / "weighted.dag").write_text(dagutils.gridding_subdag(plan, density=True))
     ncycles = len(list(check.glob("products/cycle*.dag")))
     expected = {"dag/condor_imaging.dag": 8, "dag/cfs.dag": 3, "products/cfFill.dag": 1,
-                "products/allImagers.dag": nparts,
+                "products/allImagers.dag": nparts, "products/weighted.dag": 2 * nparts + 1,
                 "products/cycle1.dag": nparts + 2, "products/majorCycles.dag": ncycles}
     for dagfile, nodes in expected.items():
         proc = dag_checker(in_pool, check, dagfile)
@@ -160,7 +163,9 @@ def test_submit_files_pass_condor_submit(pool_run, in_pool):
                             "subms": part["subms"], "cycle": "1"},
              "MSpartition": {"JOB": "MSpartition"}, "addImages": {"JOB": "addImages", "cycle": "0"},
              "deconvolve": {"JOB": "deconvolve_c2", "cycle": "2"}, "restore": {"JOB": "restore"},
-             "makeCFs": {"JOB": "CFfill_1", "mode": "fill", "part": "1"}}
+             "makeCFs": {"JOB": "CFfill_1", "mode": "fill", "part": "1"},
+             "weightDensity": {"JOB": "weights_n1", "mode": "part", "part": part["part"],
+                               "subms": part["subms"]}}
     for kind, vars_ in nodes.items():
         ad = rundir / "logs" / f"{kind}.dryrun.ad"
         appended = [arg for k, v in vars_.items() for arg in ("-a", f"{k} = {v}")]

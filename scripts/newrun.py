@@ -1,0 +1,43 @@
+"""make newrun NAME=DIR: a new run directory for another test run of the same data.
+
+    newrun.py DIR
+
+Copies this run's Makefile, requirements, scripts, submit files, DAG and
+parameters into DIR (which must not exist), without products, logs, caches or
+DAGMan's files, and appends to DIR/params/imaging.py the absolute paths of
+this run's MS and, with a CF gridder, of its CF cache: the new run shares the
+cache while its CF parameters match (prepareRun refuses to remake a cache
+outside its own run directory).  DIR/.venv links this run's environment.
+"""
+import os
+import sys
+
+import dagutils
+import parameters
+
+
+def main(dest):
+    if not dest:
+        sys.exit("make newrun: give the new run directory: make newrun NAME=../run-robust05")
+    if os.path.exists(dest):
+        sys.exit(f"make newrun: NAME={dest} exists; give a new directory (nothing was copied)")
+    try:
+        params = dagutils.load_params()
+    except parameters.ParameterError as e:
+        sys.exit(f"make newrun: this run's parameters: {e}")
+    shared = {"vis": params["vis"]}
+    if params["cfcache"]:
+        shared["cfcache"] = os.path.abspath(params["cfcache"])
+    here = os.getcwd()
+    dagutils.copy_run(here, dest, shared, f"made by `make newrun` from {here}: the same MS "
+                      "and CF cache (give cfcache a path of this run's if you change CF parameters)")
+    venv = os.path.join(here, ".venv")
+    if os.path.isdir(venv):
+        os.symlink(os.path.realpath(venv), os.path.join(dest, ".venv"))
+    print(f"make newrun: {dest}: edit {os.path.join(dest, 'params', 'imaging.py')}, then "
+          f"`make submit` (or `make run`) there; MS {params['vis']}"
+          + (f", CF cache {shared['cfcache']}" if params["cfcache"] else ""))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "")

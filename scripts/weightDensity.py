@@ -1,0 +1,54 @@
+"""weightDensity: the whole MS's weight density for uniform and Briggs weighting.
+
+    weightDensity.py part PART SUBMS     one sub-MS's gridded weights
+                                         (products/parts/weights/PART)
+    weightDensity.py sum                 their sum (products/weights), which every
+                                         gridding job then weights with
+
+Imaging weights depend on the weights of all the visibilities in a uv cell,
+so a sub-MS cannot be weighted alone: as tclean(parallel=True) does
+(getweightdensity, gatherweightdensity, scatterweightdensity,
+setweightdensity), each sub-MS's density is gridded, the sum made once, and
+each gridding job given the sum.  Products are made in scratch folders and
+moved into place when complete.
+"""
+import os
+import shutil
+import sys
+
+import dagutils
+import synthesis
+
+
+def main(mode, part="", subms=""):
+    params = dagutils.load_params()
+    if mode == "part":
+        final = dagutils.part_dir("weights", part)
+        make(final, lambda image: synthesis.weight_density(params, subms, image), params)
+    elif mode == "sum":
+        plan = dagutils.read_plan()
+        parts = [dagutils.image_base(dagutils.part_dir("weights", p["part"]), params)
+                 for p in plan["parts"]]
+        final = os.path.dirname(dagutils.density_image(params))
+        make(final, lambda image: synthesis.gather_density(params, image, parts), params)
+    else:
+        sys.exit(f"weightDensity: unknown mode {mode!r}: 'part PART SUBMS' or 'sum'")
+
+
+def make(final, compute, params):
+    """Run compute(image) in a scratch folder; keep only the .gridwt; publish."""
+    if os.path.isdir(final):
+        print(f"weightDensity: {final} exists from an earlier try; kept")
+        return
+    work = dagutils.fresh_dir(final + ".tmp")
+    image = dagutils.image_base(work, params)
+    compute(image)
+    for name in os.listdir(work):          # (the normalizer also leaves an empty PSF)
+        if not name.endswith(".gridwt"):
+            shutil.rmtree(os.path.join(work, name))
+    dagutils.publish_dir(work, final)
+    print(f"weightDensity: wrote {final}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,131 @@
+"""Bad input gets a clear message naming the cause, before or at the node that
+meets it, and nothing is lost.
+
+- a selection the MS does not have (spw, field, antenna) or that selects no
+  rows (timerange): the first node (prepareRun) stops, naming the parameter and
+  the MS, before any product is written;
+- a time selection that leaves some sub-MSes' time ranges empty: those are not
+  written, and the first cycle equals tclean's with the same selection;
+- an image too small for the CF support (no visibility fits on the grid): the
+  CF stage stops, naming imsize and how many pixels would do;
+- a full filesystem under a gridding job: the job says which filesystem is
+  full, the run stops with rescue files, the sub-MSes and the input MS are
+  untouched, and once there is room the run continues to tclean's images.
+(maxsubmssize below one integration: tests/test_partition.py.)
+"""
+import subprocess
+
+import pytest
+
+import imagecompare as ic
+from conftest import PYTHON, ROOT, STANDARD, folder_digest, new_run, run
+from dagutils import size_for
+
+DAG = ["scripts/dagrunner.py", "dag/condor_imaging.dag"]
+
+
+@pytest.mark.parametrize("overrides, says", [
+    ({"spw": "7"}, "spw = '7': Spw Expression: No match found for 7"),
+    ({"field": "NGC1234"}, "field = 'NGC1234': Field Expression: No match found"),
+    ({"antenna": "ea99"}, "antenna = 'ea99': Antenna Expression: No match found"),
+    ({"timerange": "2020/01/01/00:00:00~2020/01/01/01:00:00"},
+     "timerange = '2020/01/01/00:00:00~2020/01/01/01:00:00': this selection matches no rows"),
+])
+def test_selection_not_in_the_ms_stops_before_any_job(session_dir, shared, sim_ms, overrides, says):
+    rundir = new_run(session_dir / f"bad_{next(iter(overrides))}", {**shared, **overrides})
+    proc = run([PYTHON, *DAG], cwd=rundir, check=False)
+    assert proc.returncode == 1
+    pre = (rundir / "logs" / "prepareRun.pre.log").read_text()
+    assert says in pre and str(sim_ms) in pre, pre
+    assert "node 'prepareRun'" in proc.stderr
+    assert not (rundir / "products" / "subms").exists() and not (rundir / "logs" / "imaging.log").exists()
+
+
+def test_image_too_small_for_the_cf_support_stops_at_the_cf_stage(session_dir, shared):
+    """8 pixels of 900 arcsec: the CFs span 12 uv cells, the grid has 9 (tclean itself
+    aborts on this with "ArrayBase::operator()(b,e,i) - incorrectly specified").  The CF
+    stage's last node stops, naming imsize and what would fit; no cache is put in place."""
+    rundir = new_run(session_dir / "bad_cfsupport",
+                     {**shared, "imsize": [8, 8], "cell": "900arcsec", "cfcache": "cfcache/small.cf"})
+    proc = run([PYTHON, *DAG], cwd=rundir, check=False)
+    assert proc.returncode == 1 and "CFmerge" in proc.stderr
+    err = (rundir / "logs" / "CFmerge.err").read_text()
+    assert "imsize = [8, 8] is too small for the CF support: the CFs span 12 uv cells" in err
+    assert "imsize = [22, 22]" in err
+    assert not (rundir / "cfcache" / "small.cf").exists()
+    assert not (rundir / "products" / "parts").exists()
+
+
+@pytest.fixture(scope="module")
+def standard_ref(session_dir, sim_ms):
+    """tclean(niter=0), standard gridder, on the MS's first 35 minutes."""
+    folder = session_dir / "badinput_tclean"
+    folder.mkdir()
+    extra = {**STANDARD, "niter": 0, "timerange": FIRST_HOURS}
+    run([PYTHON, ROOT / "scripts" / "tcleanReference.py", ROOT / "params" / "imaging.py",
+         sim_ms, folder / "ref", *[f"{k}={v!r}" for k, v in extra.items()]], cwd=folder)
+    return folder / "ref"
+
+
+FIRST_HOURS = "<2024/06/21/09:12:00"  # the sim MS: 60 integrations, 08:37 to 09:36; 4 sub-MSes
+                                      # of 15: the last holds none of these
+
+
+def assert_first_cycle_is(rundir, ref):
+    for suffix in (".psf.tt0", ".psf.tt1", ".residual.tt0", ".residual.tt1"):
+        image = rundir / "products" / "cycle0" / f"ctb80{suffix}"
+        diff = ic.relative_difference(str(image), f"{ref}{suffix}", slice(None))
+        assert diff <= 1e-5, f"{suffix}: {diff:.1e}"
+
+
+def test_time_selection_leaves_empty_ranges_out(session_dir, shared, sim_ms, standard_ref):
+    rundir = new_run(session_dir / "bad_partial",
+                     {**shared, **STANDARD, "niter": 0, "timerange": FIRST_HOURS,
+                      "maxsubmssize": size_for(4, sim_ms)})
+    run([PYTHON, *DAG], cwd=rundir)
+    out = (rundir / "logs" / "MSpartition.out").read_text()
+    assert "time ranges hold no rows of the data selection" in out
+    assert 1 <= len(list((rundir / "products" / "subms").glob("*.ms"))) < 4
+    assert_first_cycle_is(rundir, standard_ref)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 1 MB tmpfs, unmounted at the end (mounting needs root, as the pool does)."""
+    where = tmp_path / "mnt"
+    where.mkdir()
+    mounted = []
+
+    def mount(path, size):
+        path.mkdir(parents=True, exist_ok=True)
+        opts = f"size={size}" if path not in mounted else f"remount,size={size}"
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a small filesystem here: {proc.stderr.strip()}")
+        mounted.append(path)
+    yield mount
+    for path in set(mounted):
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def test_full_disk_during_gridding_stops_and_continues(session_dir, shared, sim_ms,
+                                                       small_filesystem, standard_ref):
+    rundir = new_run(session_dir / "bad_fulldisk",
+                     {**shared, **STANDARD, "niter": 0, "timerange": FIRST_HOURS,
+                      "maxsubmssize": size_for(4, sim_ms)})
+    ms_before = folder_digest(sim_ms)
+    small_filesystem(rundir / "products" / "parts", "1m")
+    proc = run([PYTHON, *DAG], cwd=rundir, check=False)
+    assert proc.returncode == 1 and "allImagers_c0_n1" in proc.stderr
+    err = (rundir / "logs" / "allImagers_c0_n1.err").read_text()
+    assert "No space left on device" in err
+    assert f"with the filesystem of {rundir}/products/parts (0 MB free) full" in err
+    assert (rundir / "dag" / "condor_imaging.dag.rescue001").exists()
+    subms = folder_digest(rundir / "products" / "subms")
+
+    small_filesystem(rundir / "products" / "parts", "64m")    # room again, contents kept
+    run([PYTHON, *DAG], cwd=rundir)
+    assert folder_digest(rundir / "products" / "subms") == subms
+    assert folder_digest(sim_ms) == ms_before
+    assert_first_cycle_is(rundir, standard_ref)
