@@ -3,16 +3,19 @@
     MSpartition.py
 
 Every row goes to exactly one sub-MS and no integration is split.  Writes the
-sub-MSes, the plan products/partitions.json and, last, the gridding sub-DAG
+sub-MSes, the plan products/partitions.json, the image coordinates the whole MS
+defines (products/coordsys.pickle, for every gridding job) and, last, the gridding sub-DAG
 products/allImagers.dag, with the DAGs of the later major cycles
 (products/cycle<c>.dag, products/majorCycles.dag).  The input MS is only read.  Sub-MSes that an earlier
 try finished (same plan) are kept.
 """
 import os
+import shutil
 import sys
 
 import dagutils
 import parameters
+import synthesis
 import timing
 
 
@@ -28,6 +31,7 @@ def main():
     for k, r in enumerate(ranges, start=1):
         plan["parts"].append(make_part(vis, times, counts, r, k))
     dagutils.write_plan(plan)
+    write_coordsys(params)
     density = params["weighting"] in parameters.DENSITY_WEIGHTINGS
     write_dags(plan, dagutils.max_cycles(params), density)
     print(f"MSpartition: {len(ranges)} sub-MSes of at most {maxsize} bytes; "
@@ -45,6 +49,13 @@ def with_selected_rows(ranges, times, chosen):
         print(f"MSpartition: {len(ranges) - len(kept)} of {len(ranges)} time ranges hold no "
               "rows of the data selection (field, spw, timerange, ...): not written")
     return kept
+
+
+def write_coordsys(params):
+    """The coordinate system the whole MS defines, which every gridding job images with."""
+    scratch = dagutils.fresh_dir(os.path.join(dagutils.PRODUCTS, "coordsys.tmp"))
+    dagutils.write_coordsys(synthesis.image_coordinates(params, os.path.join(scratch, "image")))
+    shutil.rmtree(scratch)
 
 
 def write_dags(plan, ncycles, density):

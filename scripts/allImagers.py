@@ -7,7 +7,8 @@ Cycle 0 makes the sub-MS's PSF, weight and sum of weights
 Cycle c > 0 predicts the model of the minor cycle before (a copy of
 products/minor<c-1>/predict, which stays untouched) and makes the residual
 (products/parts/cycle<c>/PART).
-With uniform or Briggs weighting every job weights with the whole MS's weight
+Every job images with the coordinate system of the whole MS
+(products/coordsys.pickle, MSpartition.py); with uniform or Briggs weighting it weights with the whole MS's weight
 density (products/weights, weightDensity.py).
 Images are made in a scratch folder and moved into place when complete, so a
 retried job starts clean and a finished product is never half-written.  The
@@ -32,16 +33,16 @@ def main(part, subms, cycle):
                  f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
                  f"write the missing sub-MSes again, then submit again (the run continues)")
     check_cfcache(params)
-    density = check_density(params)
+    setup = {"density": check_density(params), "csys": dagutils.read_coordsys()}
     cycle = int(cycle)
     if cycle == 0:
         grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1),
-                                     density=density)
+                                     **setup)
         grid_part(params, subms, dagutils.part_dir("psf", part), grid_psf)
     model = dagutils.image_base(os.path.join(dagutils.minor_dir(cycle - 1), "predict"), params)
     weight = dagutils.image_base(dagutils.part_dir("psf", part), params) \
         if params["gridder"] in parameters.CF_GRIDDERS else None
-    grid_residual = functools.partial(synthesis.grid_residual, density=density)
+    grid_residual = functools.partial(synthesis.grid_residual, **setup)
     grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), grid_residual,
               model if cycle > 0 else None, weight)
 

@@ -25,6 +25,7 @@ import itertools
 import json
 import math
 import os
+import pickle
 import shutil
 
 import parameters
@@ -35,6 +36,7 @@ PLAN = os.path.join(PRODUCTS, "partitions.json")
 MAJORCYCLES = os.path.join(PRODUCTS, "majorCycles.dag")
 CFFILL = os.path.join(PRODUCTS, "cfFill.dag")
 WEIGHTS = os.path.join(PRODUCTS, "weights")
+COORDSYS = os.path.join(PRODUCTS, "coordsys.pickle")   # the image's coordinates (MSpartition)
 GRIDDING_RETRIES = 2
 SKIP_EXIT = 99
 
@@ -403,6 +405,23 @@ def size_for(nparts, ms):
     """A maxsubmssize that fits the MS in nparts sub-MSes (sub-tables plus rows/nparts)."""
     _, counts, bytes_per_row, overhead = ms_layout(str(ms))
     return int(overhead + bytes_per_row * sum(counts) / nparts * 1.02)
+
+
+def write_coordsys(csys):
+    """The whole MS's image coordinate system (a CASA record), for every job."""
+    tmp = COORDSYS + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(csys, f)
+    os.replace(tmp, COORDSYS)
+
+
+def read_coordsys():
+    """The record write_coordsys wrote (a product of this run; numpy types kept)."""
+    if not os.path.isfile(COORDSYS):
+        raise FileNotFoundError(f"{COORDSYS} is missing: MSpartition writes it; run "
+                                "`scripts/runjob MSpartition.py`, then submit again")
+    with open(COORDSYS, "rb") as f:
+        return pickle.load(f)
 
 
 def read_json(path):

@@ -8,7 +8,7 @@ Memory (MiB): a CASA process (python, casatools, an open MS) plus what the job
 holds per image pixel, plus the CF cache for the jobs that grid with it, with
 a margin.  The per-pixel figures were measured: the peak resident memory of
 every job kind at 256^2, 512^2 and 1024^2 pixels (mtmfs, nterms 2, awproject;
-docs/benchmark.md); `make bench` checks each job's peak against its request.
+below); the tests and `make bench` check each job's peak against its request.
 
 Disk (KiB): what the job reads and writes, as it would hold it in its scratch
 directory if its files were transferred (the sub-MS, the CF cache, the
@@ -32,7 +32,8 @@ GRID_BYTES = 64          # gridding, per gridded Taylor term (2 nterms - 1 for t
 DECONVOLVE_BYTES = 45    # minor cycle, per PSF Taylor term and scale
 RESTORE_BYTES = 12       # restoring, per image plane of the products
 ADD_BYTES = 1            # adding sub-images (chunk by chunk), per image plane
-DENSITY_BYTES = 16       # a weight density (gridded weights, and their sum): not yet measured
+DENSITY_BYTES = 16       # weight density jobs (gridded weights and their sum): an estimate;
+                         # the weighting tests check it covers their peaks at 256^2
 PLANE_BYTES = 4.5        # an image plane on disk (float and tiling)
 CF_BYTES = (6e6, 40)     # CF cache: fixed + per pixel (the A-term's uv support grows with nx)
 

@@ -47,16 +47,20 @@ def imager_parameters(params, **overrides):
     return ImagerParameters(**bparm)
 
 
-def open_imager(params, msname, imagename, density=None):
+def open_imager(params, msname, imagename, density=None, csys=None):
     """A synthesisimager set up on one MS with the run's image definition and
-    weighting; with `density`, the weight density of the whole MS (a .gridwt image),
-    as tclean(parallel=True) scatters it to its nodes."""
+    weighting.  As tclean(parallel=True) gives its nodes: `csys`, the coordinate
+    system the whole MS defines (image_coordinates), and `density`, the weight
+    density of the whole MS (a .gridwt image)."""
     os.makedirs(os.path.dirname(imagename) or ".", exist_ok=True)
     ip = imager_parameters(params, vis=msname, imagename=imagename)
     si = synthesisimager()
     for sel in ip.getSelPars().values():
         si.selectdata(sel)
-    si.defineimage(ip.getImagePars()["0"], ip.getGridPars()["0"])
+    impars = ip.getImagePars()["0"]
+    if csys:
+        impars["csys"] = csys["coordsys"]
+    si.defineimage(impars, ip.getGridPars()["0"])
     si.normalizerinfo(ip.getNormPars()["0"])
     si.setweighting(**ip.getWeightPars())
     if density:
@@ -90,9 +94,23 @@ def fill_cfcache(params, cfcache, cfs):
 
 
 @casa_work
-def weight_density(params, msname, partname):
+def image_coordinates(params, scratch):
+    """The image's coordinate system as the whole MS defines it (getcsys, as
+    tclean(parallel=True) makes it on its main node).  Every job images with it: the
+    sub-MSes of other times have other LSRK frequencies, hence other spectral axes, and
+    sub-images with other axes do not add (CASA: "coordinate system mismatch").
+    An AW gridder's imager creates its CF cache folder: here a scratch one, not the
+    run's, which the CF stage is making at the same time.
+    """
+    quiet = {**params, "cfcache": scratch + ".cf"} if params["cfcache"] else params
+    with using(open_imager(quiet, params["vis"], scratch)) as si:
+        return si.getcsys()
+
+
+@casa_work
+def weight_density(params, msname, partname, csys=None):
     """The gridded weights (weight density) of one MS: <partname>.gridwt."""
-    with using(open_imager(params, msname, partname)) as si:
+    with using(open_imager(params, msname, partname, csys=csys)) as si:
         return si.getweightdensity()
 
 
@@ -127,22 +145,23 @@ def set_briggs_f2(density, robust):
 
 
 @casa_work
-def grid_psf(params, msname, partname, makepb=False, density=None):
+def grid_psf(params, msname, partname, makepb=False, **setup):
     """Grid one MS into un-normalized PSF, weight and sum-of-weight images.
 
     With makepb, also the primary beam of the image's frequencies, as
-    tclean(parallel=True) makes it on its first node.
+    tclean(parallel=True) makes it on its first node.  `setup`: open_imager's
+    csys and density.
     """
-    with using(open_imager(params, msname, partname, density)) as si:
+    with using(open_imager(params, msname, partname, **setup)) as si:
         si.makepsf()
         if makepb:
             si.makepb()
 
 
 @casa_work
-def grid_residual(params, msname, partname, density=None):
+def grid_residual(params, msname, partname, **setup):
     """Grid one MS into an un-normalized residual (data minus model) image."""
-    with using(open_imager(params, msname, partname, density)) as si:
+    with using(open_imager(params, msname, partname, **setup)) as si:
         si.executemajorcycle(controls={"lastcycle": True})
 
 

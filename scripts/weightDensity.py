@@ -24,7 +24,8 @@ def main(mode, part="", subms=""):
     params = dagutils.load_params()
     if mode == "part":
         final = dagutils.part_dir("weights", part)
-        make(final, lambda image: synthesis.weight_density(params, subms, image), params)
+        csys = dagutils.read_coordsys()
+        make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
     elif mode == "sum":
         plan = dagutils.read_plan()
         parts = [dagutils.image_base(dagutils.part_dir("weights", p["part"]), params)

@@ -27,6 +27,18 @@ def restoring_beam(path):
     return tuple((beam[k]["value"], beam[k]["unit"]) for k in ("major", "minor", "positionangle"))
 
 
+def spectral_axis(path):
+    """An image's spectral axis: reference frequency, increment, frame and rest frame."""
+    from casatools import image
+    ia = image()
+    ia.open(path)
+    try:
+        spectral = ia.coordsys().torecord()["spectral2"]
+    finally:
+        ia.close()
+    return spectral["wcs"], spectral["system"], spectral.get("conversion", {}).get("system")
+
+
 def taylor_terms(imagename, kind):
     """Suffixes ('.psf.tt0', ...) of the images of one kind that exist."""
     names = sorted(glob.glob(f"{imagename}.{kind}")) + sorted(glob.glob(f"{imagename}.{kind}.tt*"))

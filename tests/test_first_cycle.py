@@ -66,5 +66,17 @@ def test_psf_stage_images_equal_tclean(dag_run, tclean_ref):
         assert ic.relative_difference(str(image), f"{tclean_ref}{suffix}", region) <= TOLERANCE
 
 
+def test_every_sub_image_has_the_whole_ms_spectral_axis(dag_run, tclean_ref):
+    """Sub-MSes of other times have other LSRK frequencies: each job must image on the
+    spectral axis the whole MS defines (as tclean's), or the sub-images do not add (on a
+    3-hour MS in 4 sub-MSes CASA refused: "coordinate system mismatch")."""
+    nparts, rundir = dag_run
+    expected = ic.spectral_axis(f"{tclean_ref}.residual.tt0")
+    parts = sorted((rundir / "products" / "parts" / "cycle0").glob("n*/ctb80.residual.tt0"))
+    assert len(parts) == nparts
+    for image in parts:
+        assert ic.spectral_axis(str(image)) == expected, image
+
+
 def test_cfcache_unchanged_by_gridding(dag_run, frozen_cfcache, cache_before):
     assert folder_digest(frozen_cfcache) == cache_before

@@ -1,0 +1,28 @@
+"""The scaling model's arithmetic, against numbers worked out by hand."""
+import pytest
+
+import scalemodel
+
+
+def test_fit_recovers_a_line():
+    assert scalemodel.fit([(0, 1), (1, 3), (2, 5)]) == pytest.approx((1, 2))
+    assert scalemodel.fit([(4, 7), (4, 9)]) == pytest.approx((8, 0))   # one x: the mean
+
+
+def test_wall_of_a_run_by_hand():
+    """4 sub-MSes on 2 slots: 2 waves per gridding level.  Costs: start 50 s; per job 2 s
+    outside CASA; cycle-0 gridding 10 s + 1e-3 s per row, later cycles 4 s + 5e-4 s per
+    row, 40000 rows (10000 per job); add 1 + 0.5 per sub-MS; deconvolve 3; restore 5;
+    two cycles after the first.
+      cycle 0 gridding: 2 x (2 + 10 + 10) = 44; later: 2 x (2 + 4 + 5) = 22
+      add: 2 + 1 + 2 = 5; deconvolve: 2 + 3 = 5; restore: 2 + 5 = 7
+      total: 50 + (44 + 5 + 5) + 2 x (22 + 5 + 5) + 7 = 175"""
+    costs = {"o": 2.0, "grid0": (10.0, 1e-3), "grid": (4.0, 5e-4), "add": (1.0, 0.5),
+             "deconvolve": 3.0, "restore": 5.0, "start": 50.0, "cycles": 2, "rows": 40000}
+    assert scalemodel.wall(costs, 4, slots=2) == pytest.approx(175)
+    # latency once per DAG level after the start: 3 per cycle (3 cycles) and restore: 10
+    assert scalemodel.wall(costs, 4, slots=2, latency=10) == pytest.approx(175 + 10 * 10)
+
+
+def test_growth_ratio():
+    assert scalemodel.ratio((1.0, 1e-3), 3000, 1000) == pytest.approx(4 / 2)
