@@ -40,16 +40,14 @@ STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFme
           "gridding": r"allImagers_c\d+_n\d+$",
           "add/normalize": r"addImages(_c\d+)?$", "deconvolve": r"deconvolve(_c\d+)?$",
           "restore": r"restore$"}
-KINDS = ("makeCFs", "MSpartition", "allImagers", "addImages", "deconvolve", "restore")
-
-
 def main(argv=None):
     args = arguments(argv)
     args.out = os.path.abspath(args.out)     # (runs work in their own directories)
     os.makedirs(args.out, exist_ok=True)
     ms = bench_ms(args.hours)
     imsize = parameters.read_assignments(os.path.join(ROOT, parameters.DEFAULT_FILE))["imsize"]
-    record = {"ms": ms, "layout": layout(ms), "imsize": imsize[0], "runs": [], "imsize_runs": []}
+    record = {"ms": ms, "layout": layout(ms), "imsize": parameters.as_list(imsize)[0],
+              "runs": [], "imsize_runs": []}
     for round_ in range(1, args.repeats + 1):
         ref = run_tclean(args.out, ms, round_)
         record["runs"].append(ref)
@@ -289,22 +287,25 @@ def overhead_table(runs, names):
 
 def memory_table(runs):
     """Per job kind: the largest peak measured and what resources.py requested."""
+    kinds = parameters.JOBKINDS
     tclean = max((r["maxrss_mb"] for r in runs if r["name"] == "tclean"), default=0)
     lines = ["Memory per job kind (MB): largest peak resident memory measured, and the "
              f"request_memory of resources.py in that run (tclean's largest process: {tclean:.0f}):",
-             "", "| run | " + " | ".join(KINDS) + " |", "|---|" + "---|" * len(KINDS)]
+             "", "| run | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
     for r in (r for r in runs if "jobs" in r):
         peaks = {k: max((j["memory_mb"] for node, j in r["jobs"].items() if kind_of(node) == k),
-                        default=0) for k in KINDS}
+                        default=0) for k in kinds}
         lines.append(f"| {r['name']} r{r.get('round', 1)} | " + " | ".join(
             f"{peaks[k]} / {r['requested_mb'][k]}" + (" **over**" if peaks[k] > r["requested_mb"][k]
-                                                      else "") for k in KINDS) + " |")
+                                                      else "") for k in kinds) + " |")
     return "\n".join(lines)
 
 
 def kind_of(node):
     """The job kind (submit file) of a DAG node."""
-    return "makeCFs" if node.startswith("CF") else node.split("_")[0]
+    if node.startswith("CF"):
+        return "makeCFs"
+    return "weightDensity" if node.startswith("weights") else node.split("_")[0]
 
 
 def plot(out, runs, names, med):

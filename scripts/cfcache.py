@@ -16,6 +16,8 @@ import math
 import os
 import shutil
 
+import parameters
+
 # tclean parameters that change the convolution functions.
 CF_PARAMETERS = ("vis", "field", "spw", "imsize", "cell", "phasecenter", "stokes",
                  "projection", "specmode", "reffreq", "gridder", "wprojplanes",
@@ -91,8 +93,7 @@ def too_small_grid(params, folder):
         ia.close()
         support = max(support, misc.get("Xsupport", 0), misc.get("Ysupport", 0))
     ia.done()
-    imsize = list(params["imsize"]) if isinstance(params["imsize"], (list, tuple)) \
-        else [params["imsize"]]
+    imsize = parameters.as_list(params["imsize"])
     grid = int(min(imsize) * PADDING)
     if 2 * support + 1 < grid:
         return ""

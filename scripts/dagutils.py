@@ -255,14 +255,13 @@ def selected_times(vis, params):
     import numpy as np
     import casaenv  # noqa: F401
     from casatools import ms
-    given = {parameters.SELECTION[k]: params[k] for k in parameters.SELECTION
-             if params[k] not in ("", [])}
+    given = parameters.selection(params)
     if not given:
         return None
     tool = ms()
     tool.open(vis)
     try:
-        tool.msselect(given)
+        tool.msselect({parameters.SELECTION[k]: v for k, v in given.items()})
         return np.unique(tool.getdata(["time"])["time"]).tolist()
     finally:
         tool.close()

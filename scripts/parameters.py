@@ -220,12 +220,17 @@ SELECTION = {"field": "field", "spw": "spw", "timerange": "time", "uvrange": "uv
              "intent": "scanintent"}
 
 
+def selection(params):
+    """tclean's data selection parameters that are set: name -> value."""
+    return {k: params[k] for k in SELECTION if params[k] not in ("", [])}
+
+
 def check_selection(params):
     """The data selection must exist in the MS and select some rows (once, before the
     first job: on a large MS a time or uv-range selection reads whole columns)."""
     import casaenv  # noqa: F401
     from casatools import ms, msmetadata
-    vis, given = params["vis"], {k: params[k] for k in SELECTION if params[k] not in ("", [])}
+    vis, given = params["vis"], selection(params)
     tool = ms()
     for name in ("field", "spw", "antenna"):
         if name in given:

@@ -25,13 +25,13 @@ def main():
     try:
         params = dagutils.load_params()
         check_same_run(params)
-        check_shared_cfcache(params)
-        parameters.check_selection(params)
+        parameters.check_selection(params)     # (first: a wrong spw is named as such, not as
+        check_shared_cfcache(params)           # a shared CF cache made for another spw)
     except (parameters.ParameterError, RuntimeError) as e:
         sys.exit(f"prepareRun: {e}")
     dagutils.write_json(RECORD, params)
-    for kind in parameters.JOBKINDS:
-        dagutils.write_text_atomic(resources_path(kind), resources_htc(kind, job_requests(params, kind)))
+    for kind, requests in job_requests(params).items():
+        dagutils.write_text_atomic(resources_path(kind), resources_htc(kind, requests))
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
 
 
@@ -67,9 +67,10 @@ def resources_path(kind):
     return os.path.join(RESOURCES, f"{kind}.htc")
 
 
-def job_requests(params, kind):
-    """HTCondor request_* values of one job kind: resources.py's, then `jobresources`."""
-    return {**resources.requests(params, kind), **params["jobresources"].get(kind, {})}
+def job_requests(params):
+    """Job kind -> HTCondor request_* values: resources.py's, then `jobresources`."""
+    return {kind: {**computed, **params["jobresources"].get(kind, {})}
+            for kind, computed in resources.requests(params).items()}
 
 
 def resources_htc(kind, requests):

@@ -38,13 +38,14 @@ PLANE_BYTES = 4.5        # an image plane on disk (float and tiling)
 CF_BYTES = (6e6, 40)     # CF cache: fixed + per pixel (the A-term's uv support grows with nx)
 
 
-def requests(params, kind):
-    """{request_cpus, request_memory, request_disk} of one job kind (HTCondor's units:
-    MB and KB are MiB and KiB)."""
+def requests(params):
+    """Job kind -> {request_cpus, request_memory, request_disk} (HTCondor's units: MB
+    and KB are MiB and KiB).  The MS and CF cache are measured once for all kinds."""
     size = sizes(params)
-    return {"request_cpus": 1,
-            "request_memory": f"{math.ceil(memory_mb(kind, params, size) / 64) * 64}MB",
-            "request_disk": f"{math.ceil(disk_bytes(kind, params, size) / 2**20) * 1024}KB"}
+    return {kind: {"request_cpus": 1,
+                   "request_memory": f"{math.ceil(memory_mb(kind, params, size) / 64) * 64}MB",
+                   "request_disk": f"{math.ceil(disk_bytes(kind, params, size) / 2**20) * 1024}KB"}
+            for kind in parameters.JOBKINDS}
 
 
 def sizes(params):
@@ -54,27 +55,36 @@ def sizes(params):
     cf_bytes = dagutils.folder_bytes(cf) if cf and os.path.isdir(cf) else estimated_cf_bytes(params)
     return {"ms": ms, "subms": min(ms, parameters.parse_size(params["maxsubmssize"])),
             "nparts": max(1, math.ceil(ms / parameters.parse_size(params["maxsubmssize"]))),
-            "cf": cf_bytes, "pixels": params["imsize"][0] * params["imsize"][-1]}
+            "cf": cf_bytes, "pixels": pixels(params)}
+
+
+def pixels(params):
+    """Pixels of one image plane (imsize: one number or [nx, ny], as tclean takes it)."""
+    nx, *ny = parameters.as_list(params["imsize"])
+    return nx * (ny[0] if ny else nx)
+
+
+def taylor_terms(params):
+    return params["nterms"] if params["deconvolver"] == "mtmfs" else 1
 
 
 def estimated_cf_bytes(params):
     """The CF cache before it exists (for the 4 SPWs and 1 w-plane measured)."""
     if not params["cfcache"]:
         return 0
-    return int(CF_BYTES[0] + CF_BYTES[1] * params["imsize"][0] * params["imsize"][-1])
+    return int(CF_BYTES[0] + CF_BYTES[1] * pixels(params))
 
 
 def planes(params):
     """Image planes of one set of products: PSF and weight (2n-1 each), residual and
     model (n each), sum of weights, primary beam."""
-    n = params["nterms"] if params["deconvolver"] == "mtmfs" else 1
+    n = taylor_terms(params)
     return 2 * (2 * n - 1) + 2 * n + 2
 
 
 def memory_mb(kind, params, size):
-    n = params["nterms"] if params["deconvolver"] == "mtmfs" else 1
     """Expected peak resident memory (MiB) of one job, with the margin."""
-    pixels, mib = size["pixels"], 1 / 2**20
+    n, pixels, mib = taylor_terms(params), size["pixels"], 1 / 2**20
     nscales = len(params["scales"] or [0]) if params["deconvolver"] in ("mtmfs", "multiscale") else 1
     per_job = {
         "makeCFs": CF_FILL_MB if params["cfcache"] else CASA_MB,
