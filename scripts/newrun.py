@@ -22,7 +22,7 @@ def main(dest):
     if os.path.exists(dest):
         sys.exit(f"make newrun: NAME={dest} exists; give a new directory (nothing was copied)")
     try:
-        params = dagutils.load_params()
+        params = parameters.load()
     except parameters.ParameterError as e:
         sys.exit(f"make newrun: this run's parameters: {e}")
     shared = {"vis": params["vis"]}

@@ -123,7 +123,7 @@ def check_names(given, path):
 
 def tclean_schema():
     """tclean's own validation schema, as the installed casatasks defines it."""
-    import casatasks.tclean  # noqa: F401  (the package attribute is the task object)
+    from casatasks import tclean  # noqa: F401  (the task; its module is then in sys.modules)
     from casatools.coercetype import coerce
     mod = sys.modules["casatasks.tclean"]
     tree = ast.parse(inspect.getsource(mod._tclean.__call__).strip())

@@ -16,14 +16,14 @@ import parameters
 import resources
 
 RESOURCES = "products/resources"
-RECORD = "products/params.json"
+RECORD = dagutils.PARAMS_RECORD
 # Parameters that change no product: a re-run may change them.
 HARMLESS = {"jobresources"}
 
 
 def main():
     try:
-        params = dagutils.load_params()
+        params = parameters.load()
         check_same_run(params)
         parameters.check_selection(params)     # (first: a wrong spw is named as such, not as
         check_shared_cfcache(params)           # a shared CF cache made for another spw)

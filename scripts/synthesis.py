@@ -9,8 +9,9 @@ import contextlib
 import os
 import shutil
 
-import casaenv  # noqa: F401  (offline CASA site configuration, before casatools)
-from casatasks.private.imagerhelpers.input_parameters import ImagerParameters
+import casaenv  # offline CASA site configuration, before casatools
+casaenv.casatasks_helpers()   # ImagerParameters without importing every casatasks task
+from casatasks.private.imagerhelpers.input_parameters import ImagerParameters  # noqa: E402
 from cfcache import cf_names
 from dagutils import image_paths
 from timing import casa_work

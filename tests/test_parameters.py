@@ -3,6 +3,9 @@
 Bad values are those tclean itself rejects (its own schema and validator) or
 that the decomposition cannot honour; each error names the parameter.
 """
+import json
+import os
+
 import pytest
 
 import parameters
@@ -102,3 +105,34 @@ def test_rerun_with_changed_parameters_is_refused(session_dir, shared, cf_run):
     proc = run(["scripts/runjob", "prepareRun.py"], cwd=rundir, check=False)
     assert proc.returncode != 0
     assert "other values of pblimit:" in proc.stderr and "make clean" in proc.stderr
+
+
+def test_jobs_read_the_parameters_prepare_run_validated(session_dir, shared):
+    """Jobs take products/params.json (no casatasks task import); an edit made
+    after it is validated again, so a job never runs on unchecked values."""
+    rundir = new_run(session_dir / "record", shared)
+    run(["scripts/runjob", "prepareRun.py"], cwd=rundir)
+    probe = ("import sys; sys.path.insert(0, 'scripts'); import dagutils, json; "
+             "p = dagutils.load_params(); "
+             "print(json.dumps([p['niter'], 'casatasks.tclean' in sys.modules]))")
+    recorded = json.loads((rundir / "products" / "params.json").read_text())["niter"]
+    assert json.loads(run([PYTHON, "-c", probe], cwd=rundir).stdout) == [recorded, False]
+    path = rundir / "params" / "imaging.py"
+    with open(path, "a") as f:
+        f.write("niter = 7\n")
+    later = (rundir / "products" / "params.json").stat().st_mtime + 1
+    os.utime(path, (later, later))        # edited after prepareRun: validated again
+    assert json.loads(run([PYTHON, "-c", probe], cwd=rundir).stdout) == [7, True]
+
+
+def test_job_imports_keep_every_casatasks_task_reachable(tmp_path):
+    """synthesis imports casatasks' imager helpers without the package's tasks; code
+    that asks for a task afterwards still gets casatasks' own task object."""
+    (tmp_path / "logs").mkdir()
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import synthesis; "
+             "before = 'casatasks.tclean' in sys.modules; "
+             "from casatasks import tclean, imstat; import casatasks; "
+             "print(before, type(tclean).__name__, type(imstat).__name__, casatasks.version_string())")
+    out = run([PYTHON, "-c", probe], cwd=tmp_path).stdout.split()
+    import casatasks
+    assert out == ["False", "_tclean", "_imstat", casatasks.version_string()]
