@@ -20,17 +20,21 @@ import os
 import dagutils
 import parameters
 
-# Measured peaks (MiB) at 256^2 / 512^2 / 1024^2 pixels, mtmfs with nterms 2, awproject:
-#   allImagers 310/350/523, deconvolve 284/306/407, restore 300/322/426,
-#   addImages 283/284/287, MSpartition 270/272/270, CF fill 1458/1462/1473;
-#   CF cache 8.0/16.5/47.4 MB, an image plane on disk 4.2-4.5 bytes per pixel.
-CASA_MB = 300            # python + casatools + an open MS
-CF_FILL_MB = 1500        # computing AW CFs: flat in the image size
+# Measured peaks (MiB) at 256^2 / 512^2 / 1024^2 pixels, mtmfs with nterms 2, awproject
+# (make bench, jobs importing only casatasks' imager helpers):
+#   allImagers 177/218/391, deconvolve 161/179/279, restore 212/208/298,
+#   addImages 158/157/160, CF fill 1331/1334/1347; MSpartition 159 for 84 240 rows,
+#   244-250 for 1 516 320 rows; CF cache 8.0/16.5/47.4 MB, an image plane on disk
+#   4.2-4.5 bytes per pixel.
+CASA_MB = 160            # python + casatools + an open MS
+RESTORE_MB = 210         # restore also plots the peak residuals (matplotlib)
+CF_FILL_MB = 1360        # computing AW CFs: flat in the image size
 MARGIN = 1.25            # requested / expected
+ROW_BYTES = 64           # MSpartition, per row of the MS (its TIME column, sorted, counted)
 # Resident bytes per image pixel:
 GRID_BYTES = 64          # gridding, per gridded Taylor term (2 nterms - 1 for the PSF)
-DECONVOLVE_BYTES = 45    # minor cycle, per PSF Taylor term and scale
-RESTORE_BYTES = 12       # restoring, per image plane of the products
+DECONVOLVE_BYTES = 40    # minor cycle, per PSF Taylor term and scale
+RESTORE_BYTES = 10       # restoring, per image plane of the products
 ADD_BYTES = 1            # adding sub-images (chunk by chunk), per image plane
 DENSITY_BYTES = 16       # weight density jobs (gridded weights and their sum): an estimate;
                          # the weighting tests check it covers their peaks at 256^2
@@ -49,13 +53,25 @@ def requests(params):
 
 
 def sizes(params):
-    """Bytes of the MS, of the largest sub-MS and of the CF cache; the image's pixels."""
+    """Bytes of the MS, of the largest sub-MS and of the CF cache; the MS's rows; the
+    image's pixels."""
     ms = dagutils.folder_bytes(params["vis"])
     cf = params["cfcache"]
     cf_bytes = dagutils.folder_bytes(cf) if cf and os.path.isdir(cf) else estimated_cf_bytes(params)
     return {"ms": ms, "subms": min(ms, parameters.parse_size(params["maxsubmssize"])),
             "nparts": max(1, math.ceil(ms / parameters.parse_size(params["maxsubmssize"]))),
-            "cf": cf_bytes, "pixels": pixels(params)}
+            "cf": cf_bytes, "pixels": pixels(params), "rows": rows(params["vis"])}
+
+
+def rows(vis):
+    import casaenv  # noqa: F401
+    from casatools import table
+    tb = table()
+    tb.open(vis, nomodify=True)
+    try:
+        return tb.nrows()
+    finally:
+        tb.close()
 
 
 def pixels(params):
@@ -88,12 +104,12 @@ def memory_mb(kind, params, size):
     nscales = len(params["scales"] or [0]) if params["deconvolver"] in ("mtmfs", "multiscale") else 1
     per_job = {
         "makeCFs": CF_FILL_MB if params["cfcache"] else CASA_MB,
-        "MSpartition": CASA_MB,
+        "MSpartition": CASA_MB + ROW_BYTES * size["rows"] * mib,
         "weightDensity": CASA_MB + DENSITY_BYTES * pixels * mib,
         "allImagers": CASA_MB + (GRID_BYTES * pixels * (2 * n - 1) + size["cf"]) * mib,
         "addImages": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,
         "deconvolve": CASA_MB + DECONVOLVE_BYTES * pixels * (2 * n - 1) * nscales * mib,
-        "restore": CASA_MB + RESTORE_BYTES * pixels * planes(params) * mib,
+        "restore": RESTORE_MB + RESTORE_BYTES * pixels * planes(params) * mib,
     }[kind]
     return per_job * MARGIN
 
