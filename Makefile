@@ -44,9 +44,11 @@ status:
 newrun:
 	@$(PY) scripts/newrun.py "$(NAME)"
 
-## submit: the same DAG on an HTCondor pool with a shared filesystem; checks first
-## that condor_submit_dag is there and that the parameters and the MS are usable
-## (DAGMan passes only a fixed list of variables on to jobs: add IMAGING_PYTHON)
+## submit: the same DAG on an HTCondor pool (with a shared filesystem, or without
+## one: sharedfs = False); checks first that condor_submit_dag is there and that the
+## parameters and the MS are usable (DAGMan passes only a fixed list of variables on
+## to jobs: add IMAGING_PYTHON; without a shared filesystem, give the execute
+## nodes' Python: make submit IMAGING_PYTHON=/path/to/python)
 submit: setup
 	@command -v condor_submit_dag >/dev/null || { echo "make submit: condor_submit_dag is not on PATH: run on an HTCondor access point (or see make pool)" >&2; exit 1; }
 	scripts/runjob prepareRun.py

@@ -63,3 +63,9 @@ maxsubmssize = '10MB'
 # request_memory and request_disk from the MS and image sizes; set any here to
 # override it, e.g. {'allImagers': {'request_memory': '8GB'}}.
 jobresources = {}
+# True: the pool's execute nodes see this run directory (a shared filesystem,
+# as Lustre).  False: they see nothing of it; jobs are sent their sub-MS, the CF
+# cache and the images they read as tars by HTCondor's file transfer, and run
+# in their scratch directory (scripts/transfer.py).  Set IMAGING_PYTHON to the
+# execute nodes' Python with casatools: make submit IMAGING_PYTHON=/path/python
+sharedfs = True

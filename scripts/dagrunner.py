@@ -93,6 +93,14 @@ OMP_NUM_THREADS and the other STARTER_NUM_THREADS_ENV_VARS are set to
 request_cpus unless the job sets them.  Processes left behind by a job are
 killed when it exits, as the starter does.
 
+File transfer.  With should_transfer_files = YES a job runs as on a pool
+without a shared filesystem: in a fresh scratch directory (also in
+$_CONDOR_SCRATCH_DIR) holding its transfer_input_files (a path ending in /
+sends a folder's contents) and, unless transfer_executable is false, its
+executable; transfer_output_files are then moved back to the submit
+directory, renamed by transfer_output_remaps, and the scratch directory is
+removed.  A missing output fails the job (HTCondor would hold it).
+
 Cores.  A job takes `request_cpus` cores (default 1) of the --cores budget
 while it runs; jobs wait for free cores in submission order, and a job asking
 for more than the budget runs alone.  Scripts and sub-DAG nodes take no cores
@@ -108,8 +116,8 @@ stays even if the FINAL node then makes the DAG succeed.
 Not implemented: splices, inline submit descriptions, weak edges, service and
 provisioner nodes, node priorities, DAGMAN_ALWAYS_RUN_POST, -usedagdir,
 submit retries (a submission that fails makes the job's exit value -1001 and
-cancels retries, as after DAGMan's last submit attempt), file transfer,
-universes, holds, and queue counts other than 1.  A sub-DAG killed because
+cancels retries, as after DAGMan's last submit attempt), universes (a
+local-universe job runs as any other), holds, and queue counts other than 1.  A sub-DAG killed because
 its parent DAG aborted writes its rescue file but does not run its FINAL node.
 """
 from __future__ import annotations
@@ -124,6 +132,7 @@ import functools
 import glob
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -260,6 +269,7 @@ class Node:
     cpus: int = 0
     cluster: int = 0
     started: float = 0.0           # when the job's process started (monotonic)
+    scratch: str = ""              # the job's scratch directory (file transfer)
     subrun: DagRun | None = None
 
 
@@ -552,6 +562,18 @@ class JobSpec:
     error: str | None
     log: str | None
     memory: int = 0                # request_memory in MB (0: none or not a plain size)
+    transfer: Transfer | None = None   # should_transfer_files = YES
+
+
+@dataclasses.dataclass
+class Transfer:
+    """HTCondor's file transfer: the job runs in a scratch directory of its own, its
+    inputs copied in (a path ending in / sends a folder's contents), its outputs
+    copied back to the submit directory (renamed by transfer_output_remaps)."""
+    inputs: list
+    outputs: list
+    remaps: dict
+    executable: bool               # transfer_executable (default true)
 
 
 def submit_value(sub: htcondor2.Submit, key: str) -> str:
@@ -600,7 +622,22 @@ def job_spec(node: Node, run: DagRun) -> JobSpec:
     files = {key: os.path.normpath(os.path.join(iwd, v)) if v else None for key, v in files.items()}
     return JobSpec([executable, *split_arguments(submit_value(sub, "arguments"))], iwd,
                    job_environment(sub, cpus), cpus, **files,
-                   memory=request_memory(submit_value(sub, "request_memory")))
+                   memory=request_memory(submit_value(sub, "request_memory")),
+                   transfer=file_transfer(sub))
+
+
+def file_transfer(sub: htcondor2.Submit) -> Transfer | None:
+    """The job's file transfer, if should_transfer_files = YES (IF_NEEDED: the runner's
+    one machine shares its filesystem, so no transfer, as HTCondor decides)."""
+    if submit_value(sub, "should_transfer_files").upper() != "YES":
+        return None
+    listed = lambda key: [w.strip() for w in submit_value(sub, key).split(",") if w.strip()]  # noqa: E731
+    remaps = {}
+    for pair in filter(None, submit_value(sub, "transfer_output_remaps").strip('"').split(";")):
+        name, _, target = pair.partition("=")
+        remaps[name.strip()] = target.strip()
+    return Transfer(listed("transfer_input_files"), listed("transfer_output_files"), remaps,
+                    submit_value(sub, "transfer_executable").lower() not in ("false", "no", "0"))
 
 
 def request_cpus(text: str) -> int:
@@ -730,6 +767,36 @@ def hms(seconds: float) -> str:
     """CPU time as the user log writes it: days hh:mm:ss."""
     s = int(round(seconds))
     return f"{s // 86400} {s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def send_inputs(name: str, spec: JobSpec) -> str:
+    """A fresh scratch directory holding the job's transfer_input_files (and executable)."""
+    scratch = tempfile.mkdtemp(prefix=f"dagrunner-{name}.")
+    sources = spec.transfer.inputs + ([spec.argv[0]] if spec.transfer.executable else [])
+    for item in sources:
+        source = os.path.join(spec.cwd, item)
+        if item.endswith("/"):        # the folder's contents
+            shutil.copytree(source, scratch, dirs_exist_ok=True, symlinks=True)
+        elif os.path.isdir(source):
+            shutil.copytree(source, os.path.join(scratch, os.path.basename(item)), symlinks=True)
+        else:
+            shutil.copy2(source, scratch)
+    return scratch
+
+
+def fetch_outputs(spec: JobSpec, scratch: str) -> str:
+    """Copy the job's outputs back (remapped); the first missing one's name, else ''."""
+    try:
+        for name in spec.transfer.outputs:
+            source = os.path.join(scratch, name)
+            if not os.path.lexists(source):
+                return name
+            target = os.path.join(spec.cwd, spec.transfer.remaps.get(name, name))
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            shutil.move(source, target)
+        return ""
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def open_output(path: str | None, files: contextlib.ExitStack):
@@ -1108,12 +1175,18 @@ class DagRun:
 
     def launch_job(self, node: Node):
         spec = node.spec
+        argv, cwd, env = spec.argv, spec.cwd, spec.env
+        if spec.transfer:
+            node.scratch = send_inputs(node.name, spec)
+            argv = [os.path.join(node.scratch, os.path.basename(argv[0])) if spec.transfer.executable
+                    else argv[0], *argv[1:]]
+            cwd, env = node.scratch, {**env, "_CONDOR_SCRATCH_DIR": node.scratch}
         with contextlib.ExitStack() as files:
             stdin = files.enter_context(open(spec.input, "rb")) if spec.input else subprocess.DEVNULL
             stdout = open_output(spec.output, files)
             stderr = stdout if spec.error == spec.output else open_output(spec.error, files)
-            p = self.scheduler.spawn(self, spec.argv, functools.partial(self.job_exited, node),
-                                     cpus=node.cpus, job=True, cwd=spec.cwd, env=spec.env,
+            p = self.scheduler.spawn(self, argv, functools.partial(self.job_exited, node),
+                                     cpus=node.cpus, job=True, cwd=cwd, env=env,
                                      stdin=stdin, stdout=stdout, stderr=stderr)
         node.started = time.monotonic()
         user_log(spec.log, node.cluster, f"001 Job executing on host: {HOST}",
@@ -1133,6 +1206,12 @@ class DagRun:
 
     def job_exited(self, node: Node, rc: int, usage=None):
         self.running[node.category] -= 1
+        if node.scratch:
+            missing = fetch_outputs(node.spec, node.scratch)
+            node.scratch = ""
+            if missing:   # HTCondor would hold the job; here it fails
+                warn(f"node '{self.label}{node.name}': output file {missing} was not written by the job")
+                rc = rc or 1
         if node.spec:
             lines = usage_lines(rc, usage, node.spec, time.monotonic() - node.started)
             user_log(node.spec.log, node.cluster, "005 Job terminated.", *lines)

@@ -310,20 +310,22 @@ def subms_rows(path, bounds):
 
 
 # ---------------------------------------------------------------- the gridding sub-DAG
-def gridding_subdag(plan, cycle=0, density=False):
+def gridding_subdag(plan, cycle=0, density=False, transfer=False):
     """Text of allImagers.dag: one gridding node per sub-MS, each with a RETRY; with
-    density (uniform, Briggs), first the weight density of each sub-MS and their sum."""
+    density (uniform, Briggs), first the weight density of each sub-MS and their sum;
+    with transfer (no shared filesystem), each job's files staged in and out."""
     lines = ["# Written by scripts/MSpartition.py: one gridding job per sub-MS.",
              f"# {len(plan['parts'])} sub-MSes of {plan['vis']}", ""]
     for p in plan["parts"]:
         node = f"allImagers_c{cycle}_{p['part']}"
         lines += [f"JOB {node} htc/allImagers.htc",
                   f'VARS {node} part="{p["part"]}" subms="{p["subms"]}" cycle="{cycle}"',
-                  f"RETRY {node} {GRIDDING_RETRIES}", ""]
-    return "\n".join(lines) + (density_nodes(plan, cycle) if density else "")
+                  f"RETRY {node} {GRIDDING_RETRIES}",
+                  *staging(transfer, node, "allImagers.py", p["part"], p["subms"], cycle), ""]
+    return "\n".join(lines) + (density_nodes(plan, cycle, transfer) if density else "")
 
 
-def density_nodes(plan, cycle):
+def density_nodes(plan, cycle, transfer=False):
     """weights_<part> per sub-MS, then weightsSum, before the gridding of the cycle."""
     weights = [f"weights_{p['part']}" for p in plan["parts"]]
     gridding = [f"allImagers_c{cycle}_{p['part']}" for p in plan["parts"]]
@@ -331,27 +333,40 @@ def density_nodes(plan, cycle):
     for node, p in zip(weights, plan["parts"]):
         lines += [f"JOB {node} htc/weightDensity.htc",
                   f'VARS {node} mode="part" part="{p["part"]}" subms="{p["subms"]}"',
-                  f"RETRY {node} {GRIDDING_RETRIES}", ""]
+                  f"RETRY {node} {GRIDDING_RETRIES}",
+                  *staging(transfer, node, "weightDensity.py", "part", p["part"], p["subms"]), ""]
     lines += ["JOB weightsSum htc/weightDensity.htc", 'VARS weightsSum mode="sum"',
-              "RETRY weightsSum 1", "",
+              "RETRY weightsSum 1", *staging(transfer, "weightsSum", "weightDensity.py", "sum"), "",
               f"PARENT {' '.join(weights)} CHILD weightsSum",
               f"PARENT weightsSum CHILD {' '.join(gridding)}", ""]
     return "\n".join(lines)
 
 
-def cycle_subdag(plan, cycle):
+def cycle_subdag(plan, cycle, transfer=False):
     """Text of products/cycle<c>.dag: grid every sub-MS, add, then deconvolve."""
     gridding = [f"allImagers_c{cycle}_{p['part']}" for p in plan["parts"]]
-    lines = [gridding_subdag(plan, cycle),
-             f"JOB addImages_c{cycle} htc/addImages.htc",
-             f'VARS addImages_c{cycle} cycle="{cycle}"',
-             f"RETRY addImages_c{cycle} 1", "",
-             f"JOB deconvolve_c{cycle} htc/deconvolve.htc",
-             f'VARS deconvolve_c{cycle} cycle="{cycle}"',
-             f"RETRY deconvolve_c{cycle} 1", "",
-             f"PARENT {' '.join(gridding)} CHILD addImages_c{cycle}",
-             f"PARENT addImages_c{cycle} CHILD deconvolve_c{cycle}", ""]
+    add, deconvolve = f"addImages_c{cycle}", f"deconvolve_c{cycle}"
+    lines = [gridding_subdag(plan, cycle, transfer=transfer),
+             f"JOB {add} htc/addImages.htc",
+             f'VARS {add} cycle="{cycle}"',
+             f"RETRY {add} 1", *staging(transfer, add, "addImages.py", cycle), "",
+             f"JOB {deconvolve} htc/deconvolve.htc",
+             f'VARS {deconvolve} cycle="{cycle}"',
+             f"RETRY {deconvolve} 1", *staging(transfer, deconvolve, "deconvolve.py", cycle), "",
+             f"PARENT {' '.join(gridding)} CHILD {add}",
+             f"PARENT {add} CHILD {deconvolve}", ""]
     return "\n".join(lines)
+
+
+def staging(transfer, node, script, *args):
+    """A remote job's PRE and POST scripts without a shared filesystem (transfer.py)."""
+    if not transfer:
+        return []
+    words = " ".join(str(a) for a in args)
+    return [f"SCRIPT DEBUG logs/{node}.pre.log ALL PRE {node} scripts/runjob stageIn.py {node} "
+            f"{script} {words}".rstrip(),
+            f"SCRIPT DEBUG logs/{node}.post.log ALL POST {node} scripts/runjob stageOut.py {node} "
+            "$RETURN"]
 
 
 def major_cycles_dag(ncycles):
@@ -448,6 +463,10 @@ def load_params():
     Reading the record spares each job the validation's import of every casatasks
     task (1.5 s of a job's start-up)."""
     record = read_json(PARAMS_RECORD)
-    if record is None or os.path.getmtime(parameters.DEFAULT_FILE) > os.path.getmtime(PARAMS_RECORD):
+    if record is None or newer(parameters.DEFAULT_FILE, PARAMS_RECORD):
         return parameters.load()
-    return record
+    return record           # (a remote job's scratch has the record only)
+
+
+def newer(path, than):
+    return os.path.exists(path) and os.path.getmtime(path) > os.path.getmtime(than)

@@ -22,10 +22,17 @@ import sys
 import cfcache
 import dagutils
 import synthesis
+import transfer
 
 
 def main(mode, k=None):
     params = dagutils.load_params()
+    step(params, mode, k)
+    if mode == "merge" and transfer.enabled(params):   # sharedfs = False: the cache as
+        transfer.pack_cfcache(params)                   # the gridding jobs are sent it
+
+
+def step(params, mode, k):
     state = cfcache.status(params)
     if state in ("unused", "ok"):
         if mode == "dry":

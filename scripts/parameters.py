@@ -26,6 +26,7 @@ DECOMPOSITION = {
     "jobresources": ({}, dict, "HTCondor requests per job kind, overriding resources.py's"),
     "maxmajorcycles": (20, int, "most major cycles after the first when nmajor = -1"),
     "cfjobs": (0, int, "jobs filling the CF cache at once; 0: one per core of the machine"),
+    "sharedfs": (True, bool, "False: jobs get their files by HTCondor file transfer (transfer.py)"),
 }
 
 # The job kinds (the keys of `jobresources`; their requests: resources.py).
@@ -173,7 +174,7 @@ def check_decomposition(params, path):
     parse_size(params["maxsubmssize"], "maxsubmssize")
     for name, (_, kind, what) in DECOMPOSITION.items():
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        if not isinstance(params[name], kinds) or isinstance(params[name], bool):
+        if not isinstance(params[name], kinds) or (isinstance(params[name], bool) and bool not in kinds):
             names = " or ".join(k.__name__ for k in kinds)
             raise ParameterError(f"{path}: {name} = {params[name]!r} must be a {names} ({what})")
     for name in ("maxmajorcycles", "cfjobs"):

@@ -24,22 +24,33 @@
 # passes on only IMAGING_PYTHON, CASASITECONFIG, CASA_LOGDIR and TERM.  The
 # collector listens on 127.0.0.1:9618: one pool per machine, shared by all runs.
 #
+# A second execute node, `isolated`, stands for a pool without a shared
+# filesystem: its own condor_master (startd only, htc/pool/condor_config_isolated)
+# runs in a mount namespace of its own in which $POOL_DIR/aponly -- the access
+# point's run directories -- and /tmp are empty, so its jobs see nothing of a
+# run directory there and must get their files by HTCondor's file transfer.  It
+# runs only jobs with should_transfer_files = YES; the first node only the others.
+#
 # Environment: POOL_DIR (default /var/tmp/imaging-pool), POOL_BIND (default: this
-# project's directory, /tmp and the installation of the venv's Python), POOL_MIRROR (default: the host's Debian mirror),
-# POOL_TIMEOUT (seconds `up` waits for the slot, default 120), POOL_UID (1000).
+# project's directory, /tmp, $POOL_DIR/aponly and the installation of the venv's Python), POOL_MIRROR (default: the host's Debian mirror),
+# POOL_TIMEOUT (seconds `up` waits for the slots, default 120), POOL_UID (1000).
 set -euo pipefail
 
 POOL_DIR=${POOL_DIR:-/var/tmp/imaging-pool}
+mkdir -p "$POOL_DIR/aponly" 2>/dev/null || true
 PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYHOME=$(readlink -f "$PROJECT/.venv/bin/python" 2>/dev/null | sed 's|/bin/[^/]*$||' || true)
 # The project, /tmp (test run directories) and the installation the venv's Python lives in.
-POOL_BIND=${POOL_BIND:-$PROJECT:/tmp${PYHOME:+:$PYHOME}}
+APONLY=$POOL_DIR/aponly   # run directories only the access point sees
+POOL_BIND=${POOL_BIND:-$PROJECT:/tmp:$APONLY${PYHOME:+:$PYHOME}}
 POOL_TIMEOUT=${POOL_TIMEOUT:-120}
 POOL_UID=${POOL_UID:-1000}
 ROOT=$POOL_DIR/root
 MARKER=$ROOT/.imaging-pool-complete
 PIDFILE=$POOL_DIR/condor_master.pid
 CONFIG=/etc/imaging-pool/condor_config
+ISOLATED_CONFIG=/etc/imaging-pool/condor_config_isolated
+ISOLATED_PIDFILE=$POOL_DIR/condor_master_isolated.pid
 TEMPLATE=$PROJECT/htc/pool/condor_config
 PACKAGES="condor python3 procps"
 
@@ -96,7 +107,9 @@ install_config() {
     [[ -r $TEMPLATE ]] || die "missing $TEMPLATE"
     mkdir -p "$ROOT/etc/imaging-pool"
     mkdir -p "$ROOT"/var/lib/imaging-pool/{log,spool,execute,lock,run}
+    mkdir -p "$ROOT"/var/lib/imaging-pool/isolated/{log,spool,execute,lock,run}
     cp "$TEMPLATE" "$ROOT$CONFIG"
+    cp "${TEMPLATE}_isolated" "$ROOT$ISOLATED_CONFIG"
     # Owned by the caller: in the user namespace that is imgpool.
     chown -R "$(id -u):$(id -g)" "$ROOT/var/lib/imaging-pool"
     cp /etc/hosts "$ROOT/etc/hosts"   # condor must resolve the host name
@@ -157,30 +170,49 @@ in_pool() {
     shift
     unshare --user --map-user="$POOL_UID" --map-group="$POOL_UID" --root="$ROOT" --wd="$dir" \
         /usr/bin/env -i HOME=/home/imgpool USER=imgpool LOGNAME=imgpool \
-        PATH=/usr/sbin:/usr/bin:/sbin:/bin CONDOR_CONFIG=$CONFIG LANG=C.UTF-8 \
+        PATH=/usr/sbin:/usr/bin:/sbin:/bin CONDOR_CONFIG=${POOL_CONFIG:-$CONFIG} LANG=C.UTF-8 \
         ${TERM:+TERM=$TERM} ${IMAGING_PYTHON:+IMAGING_PYTHON=$IMAGING_PYTHON} \
         ${CASASITECONFIG:+CASASITECONFIG=$CASASITECONFIG} ${CASA_LOGDIR:+CASA_LOGDIR=$CASA_LOGDIR} \
         "$@"
 }
 
-master_alive() {   # the pid we started, still a condor_master (pids are reused)
-    [[ -s $PIDFILE ]] && [[ $(cat "/proc/$(cat "$PIDFILE")/comm" 2>/dev/null) == condor_master ]]
+master_alive() {   # master_alive [PIDFILE]: the pid we started, still a condor_master
+    local pidfile=${1:-$PIDFILE}
+    [[ -s $pidfile ]] && [[ $(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null) == condor_master ]]
 }
 
-start_master() {
-    master_alive && return
-    in_pool / condor_master -pidfile /var/lib/imaging-pool/master.pid 9>&-   # not the lock
+start_master() {   # start_master [PIDFILE LOCAL_DIR]  (LOCAL_DIR inside the chroot)
+    local pidfile=${1:-$PIDFILE} dir=${2:-/var/lib/imaging-pool}
+    master_alive "$pidfile" && return
+    rm -f "$ROOT$dir/master.pid"
+    in_pool / condor_master -pidfile "$dir/master.pid" 9>&-   # not the lock
     local i
     for i in $(seq 50); do
-        [[ -s $ROOT/var/lib/imaging-pool/master.pid ]] && break
+        [[ -s $ROOT$dir/master.pid ]] && break
         sleep 0.1
     done
-    cp "$ROOT/var/lib/imaging-pool/master.pid" "$PIDFILE"
+    cp "$ROOT$dir/master.pid" "$pidfile"
+}
+
+# The isolated execute node: a condor_master in a mount namespace of its own
+# (pool.sh calls itself there), with the access point's run directories hidden.
+start_isolated() {
+    master_alive "$ISOLATED_PIDFILE" && return
+    unshare --mount --propagation private -- "$PROJECT/scripts/pool.sh" _isolated
+}
+
+cmd__isolated() {   # (inside the new mount namespace)
+    local d
+    for d in "$APONLY" /tmp; do
+        [[ $PROJECT == "$d"/* ]] && continue     # (the project's .venv must stay in reach)
+        mount -t tmpfs -o size=64m,mode=1777 hidden "$ROOT$d"
+    done
+    POOL_CONFIG=$ISOLATED_CONFIG start_master "$ISOLATED_PIDFILE" /var/lib/imaging-pool/isolated
 }
 
 wait_for_slots() {
     local t0=$SECONDS
-    until in_pool / condor_status -af Name 2>/dev/null | grep -q slot; do
+    until [[ $(in_pool / condor_status -af Name 2>/dev/null | grep -c slot) -ge 2 ]]; do
         ((SECONDS - t0 < POOL_TIMEOUT)) ||
             die "no slot in condor_status after ${POOL_TIMEOUT}s; see $ROOT/var/lib/imaging-pool/log/"
         sleep 1
@@ -191,10 +223,10 @@ wait_for_slots() {
     done
 }
 
-stop_master() {
-    master_alive || { rm -f "$PIDFILE"; return 0; }
-    local pid i
-    pid=$(cat "$PIDFILE")
+stop_master() {   # stop_master [PIDFILE]
+    local pidfile=${1:-$PIDFILE} pid i
+    master_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+    pid=$(cat "$pidfile")
     kill -TERM "$pid" 2>/dev/null || true   # the master's graceful shutdown of all daemons
     for i in $(seq 120); do
         kill -0 "$pid" 2>/dev/null || break
@@ -205,7 +237,7 @@ stop_master() {
         kill -QUIT "$pid" 2>/dev/null || true
         sleep 2
     fi
-    rm -f "$PIDFILE"
+    rm -f "$pidfile"
 }
 
 # ---- subcommands
@@ -217,11 +249,13 @@ cmd_up() {
     mount_binds
     install_config
     start_master
+    start_isolated
     wait_for_slots
     say "pool up: $(in_pool / condor_status -af Name Cpus Memory | tr '\n' ';')"
 }
 
 cmd_down() {
+    stop_master "$ISOLATED_PIDFILE"
     stop_master
     unmount_all
     say "pool down"
@@ -256,5 +290,6 @@ case ${1:-} in
     down) lock; cmd_down ;;
     status) cmd_status ;;
     run) shift; cmd_run "$@" ;;
+    _isolated) cmd__isolated ;;
     *) die "usage: pool.sh up|down|status|run CMD..." ;;
 esac

@@ -14,6 +14,7 @@ import cfcache
 import dagutils
 import parameters
 import resources
+import transfer
 
 RESOURCES = "products/resources"
 RECORD = dagutils.PARAMS_RECORD
@@ -31,7 +32,9 @@ def main():
         sys.exit(f"prepareRun: {e}")
     dagutils.write_json(RECORD, params)
     for kind, requests in job_requests(params).items():
-        dagutils.write_text_atomic(resources_path(kind), resources_htc(kind, requests))
+        dagutils.write_text_atomic(resources_path(kind), resources_htc(kind, requests, params))
+    if transfer.enabled(params):
+        transfer.pack_code()
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
 
 
@@ -73,11 +76,14 @@ def job_requests(params):
             for kind, computed in resources.requests(params).items()}
 
 
-def resources_htc(kind, requests):
-    """The request_* submit commands of one job kind."""
-    lines = [f"# {kind} jobs: written by scripts/prepareRun.py (resources.py, `jobresources` in "
-             "params/imaging.py); do not edit."]
+def resources_htc(kind, requests, params):
+    """The request_* submit commands of one job kind; without a shared filesystem,
+    those of its file transfer (or local universe) too."""
+    lines = [f"# {kind} jobs: written by scripts/prepareRun.py (resources.py, `jobresources`, "
+             "sharedfs in params/imaging.py); do not edit."]
     lines += [f"{key} = {value}" for key, value in requests.items()]
+    if transfer.enabled(params):
+        lines += ["# sharedfs = False (scripts/transfer.py)"] + transfer.submit_lines(kind)
     return "\n".join(lines) + "\n"
 
 

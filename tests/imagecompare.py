@@ -1,6 +1,8 @@
 """Compare CASA images pixel by pixel (used to hold the DAG's images against tclean's)."""
 import glob
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -63,3 +65,15 @@ def pb_region(pbimage, pblimit):
 
 def exists(path):
     return os.path.isdir(path)
+
+
+def assert_same_images(folder, reference):
+    """Every image in a reference folder (products/final), pixel for pixel the same in
+    folder, and the same run summary."""
+    names = sorted(p.name for p in Path(reference).iterdir() if (p / "table.dat").exists())
+    assert names, f"no image in {reference}"
+    assert sorted(p.name for p in Path(folder).iterdir() if (p / "table.dat").exists()) == names
+    for name in names:
+        assert np.array_equal(pixels(f"{folder}/{name}"), pixels(f"{reference}/{name}")), name
+    summary = [json.loads((Path(f) / "summary.json").read_text()) for f in (folder, reference)]
+    assert summary[0] == summary[1]

@@ -22,7 +22,7 @@ REQUESTS = {"request_cpus": 1, "request_memory": "2GB", "request_disk": "1GB"}
 PARAMS_REQUESTS = {"allImagers": {"request_memory": "20GB", "request_cpus": 2}}  # `jobresources`
 
 
-def submit(htc, vars_, tmp_path, monkeypatch):
+def submit(htc, vars_, tmp_path, monkeypatch, sharedfs=True):
     """htcondor2's view of one node's submit description, as DAGMan would submit it."""
     monkeypatch.chdir(tmp_path)
     for folder in ("htc", "products"):
@@ -32,7 +32,7 @@ def submit(htc, vars_, tmp_path, monkeypatch):
     (tmp_path / prepareRun.RESOURCES).mkdir(exist_ok=True)
     for kind in parameters.JOBKINDS:
         requests = {**REQUESTS, **PARAMS_REQUESTS.get(kind, {})}
-        (tmp_path / prepareRun.resources_path(kind)).write_text(prepareRun.resources_htc(kind, requests))
+        (tmp_path / prepareRun.resources_path(kind)).write_text(prepareRun.resources_htc(kind, requests, {"sharedfs": sharedfs}))
     sub = htcondor2.Submit((tmp_path / "htc" / htc).read_text())
     for key, value in vars_.items():
         sub[key] = value
@@ -62,6 +62,31 @@ def test_allimagers_job(tmp_path, monkeypatch):
     assert sub.expand("output") == "logs/allImagers_c0_n2.out"
     assert sub.expand("error") == "logs/allImagers_c0_n2.err"
     assert sub.expand("should_transfer_files") == "NO"
+
+
+def test_jobs_without_a_shared_filesystem(tmp_path, monkeypatch):
+    """sharedfs = False: a gridding job is sent the folder its PRE script filled and
+    sends out.tar back under its node's name; MSpartition runs on the access point."""
+    node = "allImagers_c0_n2"
+    sub = submit("allImagers.htc", {"JOB": node, "part": "n2", "subms": "products/subms/big.n2.ms",
+                                    "cycle": "0"}, tmp_path, monkeypatch, sharedfs=False)
+    assert sub.expand("arguments") == '"allImagers.py n2 products/subms/big.n2.ms 0"'
+    assert sub.expand("should_transfer_files") == "YES"
+    assert sub.expand("executable") == "scripts/remotejob"
+    assert sub.expand("transfer_executable") == "true"
+    assert sub.expand("transfer_input_files") == f"products/transfer/in/{node}/"
+    assert sub.expand("transfer_output_files") == "out.tar"
+    assert sub.expand("transfer_output_remaps") == f'"out.tar = products/transfer/out/{node}.tar"'
+    assert sub.expand("request_memory") == "20GB"
+    local = submit("MSpartition.htc", {"JOB": "MSpartition"}, tmp_path, monkeypatch, sharedfs=False)
+    assert local.expand("universe") == "local" and local.expand("executable") == "scripts/runjob"
+
+
+def test_staged_dags_match_golden():
+    """sharedfs = False: each remote node has the PRE and POST scripts that stage its files."""
+    assert dagutils.gridding_subdag(PLAN, density=True, transfer=True) == \
+        (GOLDEN / "allImagers_staged.dag").read_text()
+    assert dagutils.cycle_subdag(PLAN, 2, transfer=True) == (GOLDEN / "cycle2_staged.dag").read_text()
 
 
 @pytest.mark.parametrize("htc, vars_, args", [

@@ -500,3 +500,38 @@ def test_lock_file_refuses_a_second_run(tmp_path, monkeypatch):
     (tmp_path / "x.dag.lock").write_text(f"dagrunner pid {dead.pid}\n")     # left by a dead run
     assert run(tmp_path, monkeypatch, "JOB A rec.htc\n") == 0
     assert len(runs(tmp_path, "A")) == 1 and not (tmp_path / "x.dag.lock").exists()
+
+
+TRANSFER_HTC = """\
+executable = job.sh
+should_transfer_files = YES
+when_to_transfer_output = ON_EXIT
+transfer_input_files = inbox/, data.txt
+transfer_output_files = $(outputs)
+transfer_output_remaps = "result.txt = back/$(JOB).txt"
+output = logs/$(JOB).out
+log = logs/dag.log
+queue
+"""
+# The job: where it runs and what it was sent, into result.txt.
+TRANSFER_JOB = """\
+#!/bin/sh
+{ pwd; echo "$_CONDOR_SCRATCH_DIR"; ls | sort; cat data.txt; } > result.txt
+"""
+
+
+def test_file_transfer_runs_the_job_in_a_scratch_directory(tmp_path, monkeypatch):
+    """As HTCondor with should_transfer_files = YES: the job runs elsewhere, with the
+    executable, the folder's contents (inbox/) and the file; its output comes back
+    remapped; the scratch directory is gone afterwards; a missing output fails it."""
+    dag = 'JOB a t.htc\nVARS a outputs="result.txt"\nJOB b t.htc\nVARS b outputs="result.txt, none.txt"\n'
+    files = {"t.htc": TRANSFER_HTC, "job.sh": TRANSFER_JOB, "inbox/one.tar": "1",
+             "inbox/two.tar": "2", "data.txt": "payload"}
+    assert run(tmp_path, monkeypatch, dag, files) == 1         # b: none.txt never written
+    where, scratch, *listing, data = (tmp_path / "back" / "a.txt").read_text().splitlines()
+    assert where == scratch and not where.startswith(str(tmp_path)) and not os.path.exists(where)
+    assert sorted(listing) == ["data.txt", "job.sh", "one.tar", "result.txt", "two.tar"]
+    assert data == "payload"
+    assert not (tmp_path / "result.txt").exists()
+    assert "DONE a" in (tmp_path / "x.dag.rescue001").read_text()
+    assert "DONE b" not in (tmp_path / "x.dag.rescue001").read_text()

@@ -54,6 +54,8 @@ def test_parameters_not_set_take_tclean_defaults(params_file):
     ("imsize = [0, 256]", "imsize"),
     ("nterms = 3\ndeconvolver = 'hogbom'", "nterms"),
     ("jobresources = {'gridding': {}}", "jobresources"),
+    ("sharedfs = 'no'", "sharedfs"),
+    ("cfjobs = True", "cfjobs"),
 ])
 def test_bad_value_names_the_parameter(params_file, line, name):
     with pytest.raises(parameters.ParameterError, match=name):

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import time
 
+import htcondor2
 import pytest
 
 import imagecompare as ic
@@ -180,3 +181,72 @@ def test_submit_files_pass_condor_submit(pool_run, in_pool):
         disk = re.search(r"^request_disk = (\d+)KB$", requests, re.M).group(1)   # (resources.py)
         assert f'Err="logs/{vars_["JOB"]}.err"' in text and f"RequestMemory={memory}\n" in text
         assert f"RequestDisk={disk}\n" in text
+
+
+# The directory the personal pool's `isolated` execute node cannot see (scripts/pool.sh).
+APONLY = os.path.join(os.environ.get("POOL_DIR", "/var/tmp/imaging-pool"), "aponly")
+PROBE = """executable = /bin/ls
+arguments = {target}
+transfer_executable = false
+should_transfer_files = {transfer}
+output = {name}.out
+error = {name}.err
+log = {name}.log
+queue
+"""
+
+
+def probe_sees(in_pool, folder, target, transfer):
+    """Whether a job (`ls target`) can see a path: its exit code, from its user log."""
+    name = f"probe_{transfer}"
+    (folder / f"{name}.sub").write_text(PROBE.format(target=target, transfer=transfer, name=name))
+    run([*in_pool, "condor_submit", f"{name}.sub"], cwd=folder)
+    run([*in_pool, "condor_wait", "-wait", "300", f"{name}.log"], cwd=folder)
+    ends = [e for e in htcondor2.JobEventLog(str(folder / f"{name}.log")).events(0)
+            if e.type == htcondor2.JobEventType.JOB_TERMINATED]
+    return ends[0]["ReturnValue"] == 0
+
+
+@pytest.fixture
+def aponly_run(session_dir, shared, sim_ms, in_pool):
+    """A run directory only the access point sees, without a shared filesystem."""
+    if not in_pool:
+        pytest.skip("on a real access point there is no execute node known not to see the run")
+    rundir = new_run(os.path.join(APONLY, f"nosharedfs-{os.getpid()}"),
+                     {**shared, "maxsubmssize": size_for(2, sim_ms), "sharedfs": False})
+    yield rundir
+    shutil.rmtree(rundir, ignore_errors=True)
+
+
+def test_no_shared_filesystem_on_htcondor(pool_run, aponly_run, in_pool, session_dir):
+    """sharedfs = False on the pool: the gridding, adding, deconvolving and restoring jobs
+    run on the node that cannot see the run directory (a probe job there cannot list it,
+    one on the shared node can), and the images equal those of the shared-filesystem run."""
+    probes = session_dir / "probes"
+    probes.mkdir(exist_ok=True)
+    assert not probe_sees(in_pool, probes, aponly_run, "YES")
+    assert probe_sees(in_pool, probes, aponly_run, "NO")         # control: the probe can see
+    _, metrics = submit_and_wait(in_pool, aponly_run)
+    assert metrics["exitcode"] == 0, metrics
+    ic.assert_same_images(aponly_run / "products" / "final", pool_run[0] / "products" / "final")
+    jobs = executed(in_pool, aponly_run)
+    remote = {node: host for node, (universe, host) in jobs.items() if universe == "vanilla"}
+    assert {"allImagers_c0_n1", "allImagers_c0_n2", "addImages", "deconvolve", "restore",
+            "allImagers_c1_n2", "deconvolve_c1"} <= set(remote)
+    assert all("@isolated@" in host for host in remote.values()), remote
+    assert jobs["MSpartition"][0] == jobs["CFmerge"][0] == "local", jobs
+
+
+UNIVERSES = {"5": "vanilla", "7": "scheduler", "12": "local"}
+
+
+def executed(in_pool, rundir):
+    """Node -> (universe, slot it last ran on) for every job submitted from the run
+    directory, from condor_history (DAGMan's own sub-DAG jobs: scheduler universe)."""
+    out = run([*in_pool, "condor_history", "-constraint", f'Iwd == "{rundir}"',
+               "-af", "DAGNodeName", "JobUniverse", "LastRemoteHost"], cwd=rundir).stdout
+    jobs = {}
+    for line in out.splitlines():
+        node, universe, host = line.split()
+        jobs.setdefault(node, (UNIVERSES.get(universe, universe), host))   # newest first
+    return jobs
