@@ -213,6 +213,20 @@ def check_files(params, rundir):
         raise ParameterError(f"vis = {params['vis']!r}: no measurement set at {full}"
                              " (make it with `make data` or point vis at your MS)")
     params["vis"] = full
+    check_sent_mask(params, rundir)
+
+
+def check_sent_mask(params, rundir):
+    """Without a shared filesystem the minor-cycle jobs are sent a mask file: it must
+    be inside the run directory (transfer.user_mask)."""
+    mask = params["mask"]
+    if params["sharedfs"] or not isinstance(mask, str) or not mask:
+        return
+    if not os.path.exists(os.path.join(rundir, mask)):
+        return                                   # a region given as text, not a file
+    if os.path.isabs(mask) or os.path.normpath(mask).startswith(os.pardir):
+        raise ParameterError(f"mask = {mask!r}: with sharedfs = False the jobs are sent "
+                             "the mask, so it must be a path inside the run directory")
 
 
 # tclean's data selection parameters -> the ms tool's msselect keys.

@@ -141,7 +141,15 @@ def adding_inputs(params, cycle):
 
 def minor_cycle_inputs(params, cycle):
     cycle = int(cycle)
-    return [dagutils.stage_dir("cycle", cycle)] + earlier_cycles(params, cycle)
+    return [dagutils.stage_dir("cycle", cycle)] + earlier_cycles(params, cycle) + user_mask(params)
+
+
+def user_mask(params):
+    """A mask image or region file named by `mask`, inside the run directory."""
+    mask = params["mask"]
+    inside = isinstance(mask, str) and mask and not os.path.isabs(mask) and \
+        not os.path.normpath(mask).startswith(os.pardir)
+    return [mask] if inside and os.path.exists(mask) else []
 
 
 def restore_inputs(params):

@@ -119,7 +119,8 @@ def test_full_disk_during_gridding_stops_and_continues(session_dir, shared, sim_
     proc = run([PYTHON, *DAG], cwd=rundir, check=False)
     assert proc.returncode == 1 and "allImagers_c0_n1" in proc.stderr
     err = (rundir / "logs" / "allImagers_c0_n1.err").read_text()
-    assert "No space left on device" in err
+    # CASA's own words depend on which write meets the full disk first
+    assert "No space left on device" in err or "tracePWRITE" in err, err[-2000:]
     assert f"with the filesystem of {rundir}/products/parts (0 MB free) full" in err
     assert (rundir / "dag" / "condor_imaging.dag.rescue001").exists()
     subms = folder_digest(rundir / "products" / "subms")

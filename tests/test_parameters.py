@@ -138,3 +138,12 @@ def test_job_imports_keep_every_casatasks_task_reachable(tmp_path):
     out = run([PYTHON, "-c", probe], cwd=tmp_path).stdout.split()
     import casatasks
     assert out == ["False", "_tclean", "_imstat", casatasks.version_string()]
+
+
+def test_a_mask_outside_the_run_needs_a_shared_filesystem(params_file, tmp_path):
+    """Without a shared filesystem the jobs are sent the mask: it must be in the run."""
+    mask = tmp_path / "elsewhere.crtf"
+    mask.write_text("#CRTFv0\ncircle[[10pix, 10pix], 3pix]\n")
+    with pytest.raises(parameters.ParameterError, match="mask = .*sharedfs = False"):
+        parameters.load(params_file(f"mask = {str(mask)!r}\nsharedfs = False"))
+    assert parameters.load(params_file("sharedfs = True"))["mask"] == str(mask)

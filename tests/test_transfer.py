@@ -66,3 +66,7 @@ def test_a_job_is_sent_only_what_its_stage_reads(runs, monkeypatch):
     assert "products/minor0/predict" in paths and "products/coordsys.pickle" in paths
     assert "products/weights" in paths
     assert all("/n2" not in p and "parts/cycle0" not in p for p in paths)
+    (rundir / "mask.crtf").write_text("#CRTFv0\ncircle[[10pix, 10pix], 3pix]\n")
+    minor = transfer.inputs("deconvolve.py", ["1"], {**params, "mask": "mask.crtf"})
+    assert "mask.crtf" in minor and "products/cycle1" in minor
+    assert "products/minor0/record.json" in minor
