@@ -224,9 +224,14 @@ def check_sent_mask(params, rundir):
         return
     if not os.path.exists(os.path.join(rundir, mask)):
         return                                   # a region given as text, not a file
-    if os.path.isabs(mask) or os.path.normpath(mask).startswith(os.pardir):
+    if not inside_run(mask):
         raise ParameterError(f"mask = {mask!r}: with sharedfs = False the jobs are sent "
                              "the mask, so it must be a path inside the run directory")
+
+
+def inside_run(path):
+    """Whether a path names something inside the run directory (relative, not ../)."""
+    return not os.path.isabs(path) and not os.path.normpath(path).startswith(os.pardir)
 
 
 # tclean's data selection parameters -> the ms tool's msselect keys.

@@ -147,9 +147,8 @@ def minor_cycle_inputs(params, cycle):
 def user_mask(params):
     """A mask image or region file named by `mask`, inside the run directory."""
     mask = params["mask"]
-    inside = isinstance(mask, str) and mask and not os.path.isabs(mask) and \
-        not os.path.normpath(mask).startswith(os.pardir)
-    return [mask] if inside and os.path.exists(mask) else []
+    named = isinstance(mask, str) and mask and parameters.inside_run(mask)
+    return [mask] if named and os.path.exists(mask) else []
 
 
 def restore_inputs(params):
