@@ -27,7 +27,7 @@
 # A second execute node, `isolated`, stands for a pool without a shared
 # filesystem: its own condor_master (startd only, htc/pool/condor_config_isolated)
 # runs in a mount namespace of its own in which $POOL_DIR/aponly -- the access
-# point's run directories -- and /tmp are empty, so its jobs see nothing of a
+# point's run directories -- and /tmp (unless the project is there) are empty, so its jobs see nothing of a
 # run directory there and must get their files by HTCondor's file transfer.  It
 # runs only jobs with should_transfer_files = YES; the first node only the others.
 #
