@@ -40,7 +40,8 @@ POOL_DIR=${POOL_DIR:-/var/tmp/imaging-pool}
 mkdir -p "$POOL_DIR/aponly" 2>/dev/null || true
 PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYHOME=$(readlink -f "$PROJECT/.venv/bin/python" 2>/dev/null | sed 's|/bin/[^/]*$||' || true)
-# The project, /tmp (test run directories) and the installation the venv's Python lives in.
+# The project, /tmp (test run directories), aponly (run directories the isolated
+# node cannot see) and the installation the venv's Python lives in.
 APONLY=$POOL_DIR/aponly   # run directories only the access point sees
 POOL_BIND=${POOL_BIND:-$PROJECT:/tmp:$APONLY${PYHOME:+:$PYHOME}}
 POOL_TIMEOUT=${POOL_TIMEOUT:-120}
@@ -205,6 +206,7 @@ cmd__isolated() {   # (inside the new mount namespace)
     local d
     for d in "$APONLY" /tmp; do
         [[ $PROJECT == "$d"/* ]] && continue     # (the project's .venv must stay in reach)
+        mkdir -p "$ROOT$d"
         mount -t tmpfs -o size=64m,mode=1777 hidden "$ROOT$d"
     done
     POOL_CONFIG=$ISOLATED_CONFIG start_master "$ISOLATED_PIDFILE" /var/lib/imaging-pool/isolated
@@ -214,7 +216,8 @@ wait_for_slots() {
     local t0=$SECONDS
     until [[ $(in_pool / condor_status -af Name 2>/dev/null | grep -c slot) -ge 2 ]]; do
         ((SECONDS - t0 < POOL_TIMEOUT)) ||
-            die "no slot in condor_status after ${POOL_TIMEOUT}s; see $ROOT/var/lib/imaging-pool/log/"
+            die "not both nodes' slots in condor_status after ${POOL_TIMEOUT}s; see" \
+                "$ROOT/var/lib/imaging-pool/log/ and $ROOT/var/lib/imaging-pool/isolated/log/"
         sleep 1
     done
     until in_pool / condor_q -totals >/dev/null 2>&1; do
