@@ -40,6 +40,8 @@ STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFme
           "gridding": r"allImagers_c\d+_n\d+$",
           "add/normalize": r"addImages(_c\d+)?$", "deconvolve": r"deconvolve(_c\d+)?$",
           "restore": r"restore$"}
+
+
 def main(argv=None):
     args = arguments(argv)
     args.out = os.path.abspath(args.out)     # (runs work in their own directories)

@@ -48,6 +48,13 @@ def imager_parameters(params, **overrides):
     return ImagerParameters(**bparm)
 
 
+def image_parameters(params, **overrides):
+    """ImagerParameters for the tools that never open the MS (normalizer, deconvolver,
+    iteration bot).  ImagerParameters still checks that the MS path exists, so the
+    current directory stands in: a job without the MS (sharedfs = False) builds them."""
+    return imager_parameters(params, vis=os.curdir, **overrides)
+
+
 def open_imager(params, msname, imagename, density=None, csys=None):
     """A synthesisimager set up on one MS with the run's image definition and
     weighting.  As tclean(parallel=True) gives its nodes: `csys`, the coordinate
@@ -168,7 +175,7 @@ def grid_residual(params, msname, partname, **setup):
 
 def normalizer(params, imagename, partnames):
     """A synthesisnormalizer on imagename, gathering the given partial images if any."""
-    norm = imager_parameters(params, imagename=imagename).getNormPars()["0"]
+    norm = image_parameters(params, imagename=imagename).getNormPars()["0"]
     if partnames:
         norm["partimagenames"] = list(partnames)
     pn = synthesisnormalizer()
@@ -197,7 +204,7 @@ def normalize_residual(params, imagename, partnames):
 
 def open_deconvolver(params, imagename):
     """A synthesisdeconvolver on one image set (psf, residual, model, mask, pb)."""
-    ip = imager_parameters(params, imagename=imagename)
+    ip = image_parameters(params, imagename=imagename)
     sd = synthesisdeconvolver()
     sd.setupdeconvolution(decpars=ip.getDecPars()["0"])
     return sd
@@ -206,7 +213,7 @@ def open_deconvolver(params, imagename):
 def iteration_bot(params):
     """A fresh iteration bot with tclean's iteration parameters."""
     bot = iterbotsink()
-    bot.setupiteration(iterpars=imager_parameters(params).getIterPars())
+    bot.setupiteration(iterpars=image_parameters(params).getIterPars())
     return bot
 
 

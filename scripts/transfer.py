@@ -196,7 +196,7 @@ def stage_in(node, script, args, params):
     for tar in tars:
         hard_link(tar, os.path.join(folder, os.path.basename(tar)))
     with atomic_tar(os.path.join(folder, "params.tar")) as tar:
-        add_bytes(tar, dagutils.PARAMS_RECORD, json.dumps(scratch_params(params, subms)).encode())
+        add_bytes(tar, dagutils.PARAMS_RECORD, json.dumps(scratch_params(params)).encode())
 
 
 def product_tar(path):
@@ -216,16 +216,13 @@ def job_subms(script, args):
     return args[2] if script == "weightDensity.py" and args[0] == "part" else None
 
 
-def scratch_params(params, subms):
+def scratch_params(params):
     """The run's parameters as a job sees them in its scratch directory: the CF cache
-    where it is unpacked; for a job without a sub-MS (adding, minor cycle, restoring),
-    the scratch directory as `vis`, since CASA's ImagerParameters insists that the MS
-    path exist even for normalizers and deconvolvers, which never open it."""
-    scratch = {**params, "vis": params["vis"] if subms else os.curdir}
-    if params["cfcache"]:
-        name = os.path.basename(os.path.normpath(params["cfcache"]))
-        scratch["cfcache"] = os.path.join(SCRATCH_CFCACHE, name)
-    return scratch
+    where it is unpacked."""
+    if not params["cfcache"]:
+        return params
+    name = os.path.basename(os.path.normpath(params["cfcache"]))
+    return {**params, "cfcache": os.path.join(SCRATCH_CFCACHE, name)}
 
 
 def hard_link(source, link):
