@@ -27,11 +27,12 @@ data: setup
 ## cfs: the CF cache for the whole MS, filled by cfjobs jobs at once (does nothing
 ## when it is up to date); the imaging DAG runs the same dag/cfs.dag as its first stage
 cfs: setup
-	scripts/runjob prepareRun.py
+	scripts/runjob prepareRun.py --before-dag
 	$(PY) scripts/dagrunner.py dag/cfs.dag
 
 ## run: the whole imaging DAG (CF cache included) on this machine, without HTCondor
 run: data
+	scripts/runjob prepareRun.py --before-dag
 	$(PY) scripts/dagrunner.py dag/condor_imaging.dag
 
 ## status: where this run stands (locally or on the pool): stage, major cycle,
@@ -51,7 +52,7 @@ newrun:
 ## nodes' Python: make submit IMAGING_PYTHON=/path/to/python)
 submit: setup
 	@command -v condor_submit_dag >/dev/null || { echo "make submit: condor_submit_dag is not on PATH: run on an HTCondor access point (or see make pool)" >&2; exit 1; }
-	scripts/runjob prepareRun.py
+	scripts/runjob prepareRun.py --before-dag
 	condor_submit_dag -include_env IMAGING_PYTHON dag/condor_imaging.dag
 
 ## bench: the DAG (1, 2 and 4 sub-MSes) against monolithic tclean on a BENCH_HOURS-hour
@@ -73,8 +74,10 @@ pool-down:
 test: setup
 	$(PY) -m pytest -ra tests
 
-## clean: remove this run's products and logs (keeps data/ and the CF cache)
+## clean: remove this run's products and logs, and its half-built CF caches
+## (keeps data/ and a finished CF cache)
 clean:
+	-$(PYTHON) scripts/cfcache.py clean
 	rm -rf products logs dag/*.dag.*
 
 ## distclean: also the CF cache, the simulated data and the environment

@@ -3,19 +3,22 @@
     MSpartition.py
 
 Every row goes to exactly one sub-MS and no integration is split.  Writes the
-sub-MSes, the plan products/partitions.json, the image coordinates the whole MS
-defines (products/coordsys.pickle, for every gridding job) and, last, the gridding sub-DAG
-products/allImagers.dag, with the DAGs of the later major cycles
-(products/cycle<c>.dag, products/majorCycles.dag).  Without a shared
-filesystem (sharedfs = False) it also writes each sub-MS as a tar, once, for
-the jobs to be sent (transfer.py).  The input MS is only read.  Sub-MSes that an earlier
-try finished (same plan) are kept.
+sub-MSes, the plan products/partitions.json (with the identity of the partition
+stage, identity.py), the image coordinates the whole MS defines
+(products/coordsys.pickle, for every gridding job) and, last, the gridding
+sub-DAG products/allImagers.dag.  (The DAGs of the later major cycles are
+written when they are due, by nextCycles.py.)  Without a shared filesystem
+(sharedfs = False) it also writes each sub-MS as a tar, once, for the jobs to
+be sent (transfer.py).  The input MS is only read, and first checked to be the
+one the run was prepared for.  Sub-MSes that an earlier try of the same plan
+finished are kept.
 """
 import os
 import shutil
 import sys
 
 import dagutils
+import identity
 import parameters
 import synthesis
 import timing
@@ -25,20 +28,31 @@ import transfer
 def main():
     params = dagutils.load_params()
     vis = params["vis"]
+    identity.require_ms(params)
     maxsize = parameters.parse_size(params["maxsubmssize"], "maxsubmssize")
     with timing.timed("ms_layout"):
         times, counts, bytes_per_row, overhead = dagutils.ms_layout(vis)
     ranges = dagutils.plan_partitions(times, counts, bytes_per_row, overhead, maxsize)
     ranges = with_selected_rows(ranges, times, dagutils.selected_times(vis, params))
-    plan = {"vis": vis, "maxsubmssize": maxsize, "nrows": sum(counts), "parts": []}
+    plan = {"vis": vis, "maxsubmssize": maxsize, "nrows": sum(counts), "parts": [],
+            "identity": identity.digest(params, "partition")}
+    keep = same_partition(plan)
     for k, r in enumerate(ranges, start=1):
-        plan["parts"].append(make_part(vis, times, counts, r, k, transfer.enabled(params)))
+        plan["parts"].append(make_part(vis, times, counts, r, k, transfer.enabled(params), keep))
     dagutils.write_plan(plan)
     write_coordsys(params)
     density = params["weighting"] in parameters.DENSITY_WEIGHTINGS
-    write_dags(plan, dagutils.max_cycles(params), density, transfer.enabled(params))
+    dagutils.write_text_atomic(dagutils.SUBDAG, dagutils.gridding_subdag(
+        plan, density=density, transfer=transfer.enabled(params)))
     print(f"MSpartition: {len(ranges)} sub-MSes of at most {maxsize} bytes; "
-          f"wrote {dagutils.SUBDAG} and {dagutils.MAJORCYCLES}")
+          f"wrote {dagutils.SUBDAG}")
+
+
+def same_partition(plan):
+    """Whether sub-MSes already on disk were made by the same partition (else they
+    are written again)."""
+    old = dagutils.read_json(dagutils.PLAN)
+    return old is not None and old.get("identity") == plan["identity"]
 
 
 def with_selected_rows(ranges, times, chosen):
@@ -57,28 +71,18 @@ def with_selected_rows(ranges, times, chosen):
 def write_coordsys(params):
     """The coordinate system the whole MS defines, which every gridding job images with."""
     scratch = dagutils.fresh_dir(os.path.join(dagutils.PRODUCTS, "coordsys.tmp"))
-    dagutils.write_coordsys(synthesis.image_coordinates(params, os.path.join(scratch, "image")))
+    csys = synthesis.image_coordinates(params, os.path.join(scratch, "image"))
+    dagutils.write_coordsys(csys, params)
     shutil.rmtree(scratch)
 
 
-def write_dags(plan, ncycles, density, staged):
-    """The gridding sub-DAG of cycle 0 (after the weight density if `density`) and the
-    DAGs of the major cycles after it (`staged`: without a shared filesystem)."""
-    for c in range(1, ncycles + 1):
-        path = os.path.join(dagutils.PRODUCTS, f"cycle{c}.dag")
-        dagutils.write_text_atomic(path, dagutils.cycle_subdag(plan, c, staged))
-    dagutils.write_text_atomic(dagutils.MAJORCYCLES, dagutils.major_cycles_dag(ncycles))
-    dagutils.write_text_atomic(dagutils.SUBDAG,
-                               dagutils.gridding_subdag(plan, density=density, transfer=staged))
-
-
-def make_part(vis, times, counts, r, k, tarred):
+def make_part(vis, times, counts, r, k, tarred, keep=True):
     bounds = dagutils.time_bounds(times, r)
     out = dagutils.subms_name(vis, k)
     nrows = dagutils.rows(counts, r)
     part = {"part": dagutils.part_id(k), "subms": out, "time_bounds": list(bounds),
             "integrations": r[1] - r[0] + 1, "nrows": nrows}
-    if dagutils.subms_rows(out, bounds) != nrows:
+    if not keep or dagutils.subms_rows(out, bounds) != nrows:
         os.makedirs(os.path.dirname(out), exist_ok=True)
         if os.path.exists(transfer.subms_tar(out)):      # the tar of an earlier sub-MS
             os.remove(transfer.subms_tar(out))

@@ -12,14 +12,15 @@ import os
 import sys
 
 import dagutils
+import identity
 import synthesis
 
 
 def main(cycle):
     params = dagutils.load_params()
-    parts = [p["part"] for p in dagutils.read_plan()["parts"]]
+    parts = [p["part"] for p in dagutils.read_plan(params)["parts"]]
     cycle = int(cycle)
-    if cycle == 0 and not os.path.isdir(dagutils.stage_dir("psf")):
+    if cycle == 0 and not dagutils.finished(dagutils.stage_dir("psf"), params, "gridding"):
         add_psf(params, parts)
     add_residual(params, parts, cycle)
 
@@ -27,20 +28,26 @@ def main(cycle):
 def add_psf(params, parts):
     final = dagutils.stage_dir("psf")
     work = dagutils.fresh_dir(final + ".tmp")
-    partnames = [dagutils.image_base(dagutils.part_dir("psf", p), params) for p in parts]
+    folders = [dagutils.part_dir("psf", p) for p in parts]
+    for folder in folders:
+        identity.require(folder, params, "gridding")
+    partnames = [dagutils.image_base(folder, params) for folder in folders]
     synthesis.normalize_psf(params, dagutils.image_base(work, params), partnames)
-    dagutils.publish_dir(work, final)
+    dagutils.publish(work, final, params, "gridding")
     print(f"addImages: wrote {final}")
 
 
 def add_residual(params, parts, cycle):
-    final = dagutils.stage_dir("cycle", cycle)
-    if os.path.isdir(final):
+    final, stage = dagutils.stage_dir("cycle", cycle), dagutils.cycle_stage(cycle)
+    if dagutils.finished(final, params, stage):
         print(f"addImages: {final} exists from an earlier try; kept")
         return
     work = dagutils.fresh_dir(final + ".tmp")
     image = dagutils.image_base(work, params)
-    partnames = [dagutils.image_base(dagutils.part_dir("cycle", p, cycle), params) for p in parts]
+    folders = [dagutils.part_dir("cycle", p, cycle) for p in parts]
+    for folder in folders:
+        identity.require(folder, params, stage)
+    partnames = [dagutils.image_base(folder, params) for folder in folders]
     dagutils.link_images(psf_image(params), image, ["psf", "weight", "pb"])
     # tclean's residual carries the sum of weights of its own gridding, which
     # differs from the PSF's for awproject: keep the PSF's only where the
@@ -48,14 +55,12 @@ def add_residual(params, parts, cycle):
     dagutils.copy_images(psf_image(params), image, ["sumwt"])
     synthesis.sum_images(partnames, image, "sumwt")
     synthesis.normalize_residual(params, image, partnames)
-    dagutils.publish_dir(work, final)
+    dagutils.publish(work, final, params, stage)
     print(f"addImages: wrote {final}")
 
 
 def psf_image(params):
     return dagutils.image_base(dagutils.stage_dir("psf"), params)
-
-
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import sys
 
 import cfcache
 import dagutils
+import identity
 import parameters
 import synthesis
 
@@ -33,18 +34,21 @@ def main(part, subms, cycle):
                  f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
                  f"write the missing sub-MSes again, then submit again (the run continues)")
     check_cfcache(params)
-    setup = {"density": check_density(params), "csys": dagutils.read_coordsys()}
+    dagutils.read_plan(params)                       # (the sub-MS is of this run's MS)
+    setup = {"density": check_density(params), "csys": dagutils.read_coordsys(params)}
     cycle = int(cycle)
     if cycle == 0:
         grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1),
                                      **setup)
-        grid_part(params, subms, dagutils.part_dir("psf", part), grid_psf)
+        grid_part(params, subms, dagutils.part_dir("psf", part), grid_psf, stage="gridding")
+    else:
+        identity.require(dagutils.minor_dir(cycle - 1), params, "deconvolution")
     model = dagutils.image_base(os.path.join(dagutils.minor_dir(cycle - 1), "predict"), params)
     weight = dagutils.image_base(dagutils.part_dir("psf", part), params) \
         if params["gridder"] in parameters.CF_GRIDDERS else None
     grid_residual = functools.partial(synthesis.grid_residual, **setup)
     grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), grid_residual,
-              model if cycle > 0 else None, weight)
+              model if cycle > 0 else None, weight, dagutils.cycle_stage(cycle))
 
 
 def check_cfcache(params):
@@ -65,15 +69,15 @@ def check_density(params):
     if params["weighting"] not in parameters.DENSITY_WEIGHTINGS:
         return None
     density = dagutils.density_image(params)
-    if not os.path.isdir(density):
+    if not dagutils.finished(os.path.dirname(density), params, "gridding"):
         sys.exit(f"allImagers: weighting = {params['weighting']!r} needs the weight density "
                  f"{density}, which the weightDensity jobs write before the first gridding: "
                  f"submit the DAG again (it continues from what finished)")
     return density
 
 
-def grid_part(params, subms, final, grid, model=None, weight=None):
-    if os.path.isdir(final):
+def grid_part(params, subms, final, grid, model=None, weight=None, stage="gridding"):
+    if dagutils.finished(final, params, stage):
         print(f"allImagers: {final} exists from an earlier try; kept")
         return
     work = dagutils.fresh_dir(final + ".tmp")
@@ -85,7 +89,7 @@ def grid_part(params, subms, final, grid, model=None, weight=None):
     grid(params, subms, image)
     for path in dagutils.image_paths(image, "weight") if weight else []:
         os.remove(path)                                   # the links: not part of the product
-    dagutils.publish_dir(work, final)
+    dagutils.publish(work, final, params, stage)
     print(f"allImagers: wrote {final}")
 
 

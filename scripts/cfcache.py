@@ -18,11 +18,14 @@ import shutil
 
 import parameters
 
-# tclean parameters that change the convolution functions.
-CF_PARAMETERS = ("vis", "field", "spw", "imsize", "cell", "phasecenter", "stokes",
+# tclean parameters that change the convolution functions (and, in place of the MS's
+# path, what of its content does: CF_MS_CONTENT of identity.ms_content).
+CF_PARAMETERS = ("field", "spw", "imsize", "cell", "phasecenter", "stokes",
                  "projection", "specmode", "reffreq", "gridder", "wprojplanes",
                  "aterm", "psterm", "wbawp", "conjbeams", "computepastep",
                  "rotatepastep", "usepointing", "pointingoffsetsigdev")
+CF_MS_CONTENT = ("telescope", "spectral windows", "polarizations", "antennas", "fields",
+                 "data descriptions", "first and last times")
 PADDING = 1.2           # the gridders' padding of the image (CASA's default; tclean has no knob)
 EMPTY_CF_BYTES = 32     # table.f0_TSM0 of a CF that drygridding made and nobody filled
 
@@ -32,10 +35,13 @@ def recorded_path(params):
 
 
 def shaping(params):
-    """The parameters (and CASA version) that shape this run's CFs."""
+    """The parameters, the MS's content (not its path: an MS replaced at the same path
+    by another observation is another MS) and CASA's version that shape this run's CFs."""
     import casaenv  # noqa: F401
     import casatools
     values = {k: params[k] for k in CF_PARAMETERS}
+    content = params["identity"]["ms"]["ms"]
+    values.update({f"the MS's {k}": content[k] for k in CF_MS_CONTENT})
     values["casatools"] = casatools.version_string()
     return json.loads(json.dumps(values))
 
@@ -112,9 +118,9 @@ def share(cfs, njobs, k):
 
 
 # ---------------------------------------------------------------- where it is built
-def build_dir(params):
+def build_dir(params, rundir=None):
     """This run's own work folder beside the cache (runs sharing a cache do not meet)."""
-    run = hashlib.sha1(os.getcwd().encode()).hexdigest()[:8]
+    run = hashlib.sha1((rundir or os.getcwd()).encode()).hexdigest()[:8]
     return f"{os.path.normpath(params['cfcache'])}.build-{run}"
 
 
@@ -149,3 +155,18 @@ def merge(params, plan):
             shutil.rmtree(os.path.join(merged, name))
             shutil.copytree(os.path.join(fill_dir(params, k), name), os.path.join(merged, name))
     return merged
+
+
+def leftovers(rundir="."):
+    """This run's half-built caches (`make clean` removes them): the build folders
+    beside the cache named in the run's params/imaging.py, read without CASA."""
+    given = parameters.read_assignments(os.path.join(rundir, parameters.DEFAULT_FILE))
+    name = given.get("cfcache") or given.get("imagename", "") + ".cf"
+    build = build_dir({"cfcache": os.path.join(rundir, name)}, os.path.abspath(rundir))
+    return [p for p in (build, build + ".merged") if os.path.exists(p)]
+
+
+if __name__ == "__main__":     # scripts/cfcache.py clean: used by `make clean`
+    for folder in leftovers():
+        shutil.rmtree(folder)
+        print(f"removed the half-built CF cache {folder}")

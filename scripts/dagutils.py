@@ -29,6 +29,7 @@ import os
 import pickle
 import shutil
 
+import identity
 import parameters
 
 PRODUCTS = "products"
@@ -83,26 +84,35 @@ def image_base(folder, params):
     return os.path.join(folder, os.path.basename(params["imagename"]))
 
 
-def max_cycles(params):
-    """How many major cycles after the first the DAG holds (nmajor, else maxmajorcycles)."""
-    if params["niter"] == 0:
-        return 0
-    return params["nmajor"] if params["nmajor"] >= 0 else params["maxmajorcycles"]
+def stopped_before(cycle, params=None):
+    """The record of the first cycle before `cycle` whose minor cycle found tclean's
+    stopping rules met (None: none did); RuntimeError if a cycle before it has no
+    record (it did not finish)."""
+    for k in range(cycle):
+        record = read_record(k, params)
+        if record is None:
+            raise RuntimeError(f"cycle {k} has no record in {minor_dir(k)}: it did not finish")
+        if record["stopcode"] != 0:
+            return record
+    return None
 
 
-def read_record(cycle):
-    """The minor-cycle record of a cycle, or None if that cycle has not finished."""
+def read_record(cycle, params=None):
+    """The minor-cycle record of a cycle, or None if that cycle has not finished;
+    with `params`, one made from other inputs than the run's stops the job."""
     path = os.path.join(minor_dir(cycle), "record.json")
     if not os.path.exists(path):
         return None
+    if params is not None:
+        identity.require(minor_dir(cycle), params, "deconvolution")
     with open(path) as f:
         return json.load(f)
 
 
-def last_cycle():
+def last_cycle(params=None):
     """The cycle whose record says stop (the run's last), or None if none does yet."""
     cycle = 0
-    while (record := read_record(cycle)) is not None:
+    while (record := read_record(cycle, params)) is not None:
         if record["stopcode"] != 0:
             return cycle
         cycle += 1
@@ -145,7 +155,29 @@ def image_paths(imagename, kind):
     return names
 
 
+def cycle_stage(cycle):
+    """The identity stage of a major cycle's products: the first residual is the
+    gridding's; every later one is made from a minor cycle's model."""
+    return "gridding" if cycle == 0 else "deconvolution"
+
+
 # ---------------------------------------------------------------- atomic products
+def publish(work, final, params, stage):
+    """Stamp a finished product with its stage's identity (identity.py) and move it
+    into place."""
+    identity.stamp(work, params, stage)
+    publish_dir(work, final)
+
+
+def finished(final, params, stage):
+    """Whether a product exists from an earlier try, to be kept; one made from other
+    inputs than the run's stops the job (identity.StaleProduct)."""
+    if not os.path.exists(final):
+        return False
+    identity.require(final, params, stage)
+    return True
+
+
 def publish_dir(tmp, final):
     """Move a finished folder into place; an older one (from a failed try) is replaced."""
     if os.path.exists(final):
@@ -369,19 +401,44 @@ def staging(transfer, node, script, *args):
             "$RETURN"]
 
 
-def major_cycles_dag(ncycles):
-    """Text of products/majorCycles.dag: cycles 1..n in a chain, each skipped once stopped."""
-    lines = ["# Written by scripts/MSpartition.py: the major cycles after the first.",
+def cycle_batch(first, params):
+    """The major cycles of the batch starting at `first`: majorcyclebatch of them,
+    none past nmajor (when set)."""
+    last = first + params["majorcyclebatch"] - 1
+    if params["nmajor"] >= 0:
+        last = min(last, params["nmajor"])
+    return list(range(first, last + 1))
+
+
+def batch_path(first):
+    """products/majorCycles.dag (the batch from cycle 1), products/majorCycles<first>.dag."""
+    return MAJORCYCLES if first == 1 else os.path.join(PRODUCTS, f"majorCycles{first}.dag")
+
+
+def batch_node(first):
+    return "majorCycles" if first == 1 else f"majorCycles{first}"
+
+
+def batch_dag(cycles, more):
+    """Text of a batch of major cycles (nextCycles.py writes it when the batch is due):
+    the cycles in a chain, each skipped once the run stopped, then, if `more`, the node
+    of the next batch, whose PRE script writes its DAG in turn."""
+    lines = ["# Written by scripts/nextCycles.py: a batch of major cycles.",
              "# A cycle's PRE script exits 99 (PRE_SKIP: the cycle counts as done) once",
-             "# the deconvolve job of the cycle before it found tclean's stopping rules met.", ""]
-    for c in range(1, ncycles + 1):
+             "# the deconvolve job of a cycle before it found tclean's stopping rules met.", ""]
+    chain = [f"cycle{c}" for c in cycles]
+    for c in cycles:
         lines += [f"SUBDAG EXTERNAL cycle{c} {PRODUCTS}/cycle{c}.dag",
                   f"SCRIPT DEBUG logs/cycle{c}.pre.log ALL PRE cycle{c} scripts/runjob skipCycle.py {c}",
                   f"PRE_SKIP cycle{c} {SKIP_EXIT}", ""]
-    lines += [f"PARENT cycle{c} CHILD cycle{c + 1}" for c in range(1, ncycles)]
-    if ncycles == 0:  # DAGMan wants at least one node
-        lines.append("# niter = 0 or nmajor = 0: no major cycle after the first.\n"
-                     "JOB noMajorCycles htc/deconvolve.htc NOOP")
+    if more:
+        first = cycles[-1] + 1
+        chain.append(batch_node(first))
+        lines += [f"# The next batch: its PRE script writes {batch_path(first)}, or skips it.",
+                  f"SUBDAG EXTERNAL {chain[-1]} {batch_path(first)}",
+                  f"SCRIPT DEBUG logs/{chain[-1]}.pre.log ALL PRE {chain[-1]} scripts/runjob "
+                  f"nextCycles.py {first}", f"PRE_SKIP {chain[-1]} {SKIP_EXIT}", ""]
+    lines += [f"PARENT {a} CHILD {b}" for a, b in zip(chain, chain[1:])]
     return "\n".join(lines) + "\n"
 
 
@@ -423,21 +480,34 @@ def size_for(nparts, ms):
     return int(overhead + bytes_per_row * sum(counts) / nparts * 1.02)
 
 
-def write_coordsys(csys):
-    """The whole MS's image coordinate system (a CASA record), for every job."""
+def write_coordsys(csys, params):
+    """The whole MS's image coordinate system (a CASA record), for every job, with the
+    identity of the gridding stage it belongs to."""
     tmp = COORDSYS + ".tmp"
     with open(tmp, "wb") as f:
-        pickle.dump(csys, f)
+        pickle.dump({"digest": identity.digest(params, "gridding"), "csys": csys}, f)
     os.replace(tmp, COORDSYS)
 
 
-def read_coordsys():
+def coordsys_digest():
+    """The identity digest the coordinate system was written with (None: none yet)."""
+    if not os.path.isfile(COORDSYS):
+        return None
+    with open(COORDSYS, "rb") as f:
+        return pickle.load(f).get("digest")
+
+
+def read_coordsys(params):
     """The record write_coordsys wrote (a product of this run; numpy types kept)."""
     if not os.path.isfile(COORDSYS):
         raise FileNotFoundError(f"{COORDSYS} is missing: MSpartition writes it; run "
                                 "`scripts/runjob MSpartition.py`, then submit again")
     with open(COORDSYS, "rb") as f:
-        return pickle.load(f)
+        saved = pickle.load(f)
+    if saved.get("digest") != identity.digest(params, "gridding"):
+        raise identity.StaleProduct(f"{COORDSYS} was written for other parameters or another "
+                                    "MS: run `make run` or `make submit` again")
+    return saved["csys"]
 
 
 def read_json(path):
@@ -448,9 +518,15 @@ def read_json(path):
         return json.load(f)
 
 
-def read_plan(path=PLAN):
+def read_plan(params=None, path=PLAN):
+    """The partition plan; with `params`, one made for other inputs stops the job."""
     with open(path) as f:
-        return json.load(f)
+        plan = json.load(f)
+    if params is not None and plan.get("identity") != identity.digest(params, "partition"):
+        raise identity.StaleProduct(f"{path} and its sub-MSes were made from another MS or "
+                                    "other partition parameters: run `make run` or `make "
+                                    "submit` again, which says what changed")
+    return plan
 
 
 def write_plan(plan, path=PLAN):
@@ -458,13 +534,24 @@ def write_plan(plan, path=PLAN):
 
 
 def load_params():
-    """The run's parameters: as prepareRun validated and recorded them, unless
-    params/imaging.py changed since (or no DAG ran yet); then validated now.
-    Reading the record spares each job the validation's import of every casatasks
-    task (1.5 s of a job's start-up)."""
+    """The run's parameters as prepareRun validated and recorded them, with the
+    identity of each stage (identity.py).  Reading the record spares each job the
+    validation's import of every casatasks task (1.5 s of a job's start-up).  If
+    params/imaging.py was edited since in a way that changes a product, the job stops:
+    prepareRun (`make run`, `make submit`) must first check what finished still fits.
+    Without a record (a stage script run by hand) the parameters are validated now."""
     record = read_json(PARAMS_RECORD)
-    if record is None or newer(parameters.DEFAULT_FILE, PARAMS_RECORD):
-        return parameters.load()
+    if record is None:
+        params = parameters.load()
+        params["identity"] = identity.of_run(params, identity.ms_content(params["vis"]))
+        return params
+    if newer(parameters.DEFAULT_FILE, PARAMS_RECORD):
+        edited = identity.edited(parameters.load(), record)
+        if edited:
+            raise identity.StaleProduct(
+                f"{parameters.DEFAULT_FILE} was edited since this run was checked ({edited} "
+                "changed): run `make run` or `make submit` again, which checks that what "
+                "finished still fits the new values")
     return record           # (a remote job's scratch has the record only)
 
 

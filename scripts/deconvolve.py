@@ -17,6 +17,7 @@ import os
 import sys
 
 import dagutils
+import identity
 import iteration
 import synthesis
 import timing
@@ -26,16 +27,17 @@ def main(cycle):
     params = dagutils.load_params()
     cycle = int(cycle)
     final = dagutils.minor_dir(cycle)
-    if dagutils.read_record(cycle) is not None:
+    if dagutils.finished(final, params, "deconvolution"):
         print(f"deconvolve: {final} exists from an earlier try; kept")
         return
+    identity.require(dagutils.stage_dir("cycle", cycle), params, dagutils.cycle_stage(cycle))
     work = dagutils.fresh_dir(final + ".tmp")
     image = dagutils.image_base(work, params)
     record = deconvolve(params, cycle, image)
     if record["stopcode"] == 0:
         make_predict_model(params, work, image)
     dagutils.write_json(os.path.join(work, "record.json"), record)
-    dagutils.publish_dir(work, final)
+    dagutils.publish(work, final, params, "deconvolution")
     print(f"deconvolve: cycle {cycle}: {iteration.STOP_REASONS[record['stopcode']]}; "
           f"{record['iterdone']} iterations in all; wrote {final}")
 
@@ -48,9 +50,10 @@ def deconvolve(params, cycle, image):
                 "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
     with timing.timed("minor_cycle"), synthesis.using(synthesis.iteration_bot(params)) as bot, \
             synthesis.using(synthesis.open_deconvolver(params, image)) as sd:
-        nmajor = dagutils.max_cycles(params)
+        nmajor = params["nmajor"]
         for k in range(cycle):
-            iteration.drive(bot, iteration.Replay(dagutils.read_record(k)["calls"]), k, nmajor)
+            replay = iteration.Replay(dagutils.read_record(k, params)["calls"])
+            iteration.drive(bot, replay, k, nmajor)
         live = iteration.Live(sd)
         stop = iteration.drive(bot, live, cycle, nmajor)
         return summarize(cycle, stop, live.calls, bot.getiterationsummary())

@@ -21,6 +21,7 @@ import sys
 
 import cfcache
 import dagutils
+import identity
 import synthesis
 import transfer
 
@@ -42,6 +43,7 @@ def step(params, mode, k):
         print(f"makeCFs {mode}: " + (f"gridder={params['gridder']!r} needs no CF cache"
                                      if state == "unused" else f"{params['cfcache']} is up to date"))
         return
+    identity.require_ms(params)      # (the steps below read the MS)
     if mode == "dry":
         dry(params, state)
     elif mode == "fill":

@@ -24,10 +24,14 @@ DEFAULT_FILE = os.path.join("params", "imaging.py")
 DECOMPOSITION = {
     "maxsubmssize": ("2GB", (str, int), "largest size of one sub-MS, e.g. '500MB', '100GB'"),
     "jobresources": ({}, dict, "HTCondor requests per job kind, overriding resources.py's"),
-    "maxmajorcycles": (20, int, "most major cycles after the first when nmajor = -1"),
+    "majorcyclebatch": (10, int, "major cycles per unrolled batch of the DAG (nextCycles.py)"),
     "cfjobs": (0, int, "jobs filling the CF cache at once; 0: one per core of the machine"),
     "sharedfs": (True, bool, "False: jobs get their files by HTCondor file transfer (transfer.py)"),
 }
+
+# Parameters of earlier versions, and why they went.
+RETIRED = {"maxmajorcycles": "major cycles run until tclean's own rules stop them, "
+                             "as many as that takes (nmajor limits them when set): remove the line"}
 
 # The job kinds (the keys of `jobresources`; their requests: resources.py).
 JOBKINDS = ("makeCFs", "MSpartition", "weightDensity", "allImagers", "addImages", "deconvolve",
@@ -115,6 +119,8 @@ def defaults():
 def check_names(given, path):
     known = set(tclean_signature()) | set(DECOMPOSITION)
     for name in given:
+        if name in RETIRED:
+            raise ParameterError(f"{path}: {name} is no longer used: {RETIRED[name]}")
         if name not in known:
             hint = difflib.get_close_matches(name, known, n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
@@ -177,9 +183,9 @@ def check_decomposition(params, path):
         if not isinstance(params[name], kinds) or (isinstance(params[name], bool) and bool not in kinds):
             names = " or ".join(k.__name__ for k in kinds)
             raise ParameterError(f"{path}: {name} = {params[name]!r} must be a {names} ({what})")
-    for name in ("maxmajorcycles", "cfjobs"):
-        if params[name] < 0:
-            raise ParameterError(f"{path}: {name} = {params[name]} must be >= 0")
+    for name, least in (("majorcyclebatch", 1), ("cfjobs", 0)):
+        if params[name] < least:
+            raise ParameterError(f"{path}: {name} = {params[name]} must be >= {least}")
     for kind, res in params["jobresources"].items():
         if kind not in JOBKINDS or not isinstance(res, dict):
             raise ParameterError(f"{path}: jobresources[{kind!r}]: job kinds are "

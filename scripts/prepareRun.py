@@ -1,33 +1,47 @@
-"""PRE script of the first node: check that the run can start, write resources.
+"""Check that the run can start, and that what finished still fits; write resources.
 
-Stops the DAG before any job with a clear message if params/imaging.py is
-invalid or products/ holds the products of other parameters (a re-run
-continues only the same run).  (The CF cache is the DAG's own stage, CFs.)  Records the parameters in products/params.json and writes
+    prepareRun.py [--before-dag]
+
+Run by `make run`, `make submit` and `make cfs` before they hand the DAG over
+(--before-dag), and as the PRE script of the DAG's first node.  Stops before
+any job with a clear message if params/imaging.py is invalid, or if products/
+holds products made from other inputs than these parameters and this MS (the
+identities of identity.py): an edit of the minor cycle's or the restoring's
+parameters only (niter, threshold, mask, pbcor, ...) continues the run from its
+first minor cycle, whose products and the DAG's run files are then removed;
+any other edit, or another MS at `vis`, is refused, naming what changed.
+(The CF cache is the DAG's own stage, CFs, with its own record.)  Records the
+parameters and the identities in products/params.json and writes
 products/resources/<kind>.htc, the request_* commands each job kind's .htc
 file includes.
 """
-import json
+import glob
 import os
+import shutil
 import sys
 
 import cfcache
+import dagrunner
 import dagutils
+import identity
 import parameters
 import resources
 import transfer
 
 RESOURCES = "products/resources"
 RECORD = dagutils.PARAMS_RECORD
-# Parameters that change no product: a re-run may change them.
-HARMLESS = {"jobresources"}
+TOP_DAG = os.path.join("dag", "condor_imaging.dag")
+# Stages an edit may change while the run continues (from its first minor cycle).
+CONTINUABLE = ("deconvolution", "restore")
 
 
-def main():
+def main(*flags):
     try:
         params = parameters.load()
-        check_same_run(params)
         parameters.check_selection(params)     # (first: a wrong spw is named as such, not as
+        params["identity"] = identity.of_run(params, identity.ms_content(params["vis"]))
         check_shared_cfcache(params)           # a shared CF cache made for another spw)
+        reconcile(params, "--before-dag" in flags)
     except (parameters.ParameterError, RuntimeError) as e:
         sys.exit(f"prepareRun: {e}")
     dagutils.write_json(RECORD, params)
@@ -38,18 +52,73 @@ def main():
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
 
 
-def check_same_run(params):
-    """products/ may only be continued with the parameters that made it."""
-    if not os.path.exists(RECORD):
+def reconcile(params, before_dag):
+    """products/ may be continued only where it was made from these inputs."""
+    recorded = (dagutils.read_json(RECORD) or {}).get("identity")
+    if recorded is None:
+        return refuse_unrecorded()
+    changed = identity.changed_stages(recorded, params["identity"])
+    if not changed:
         return
-    with open(RECORD) as f:
-        recorded = json.load(f)
-    now = json.loads(json.dumps(params))
-    changed = sorted(k for k in set(now) | set(recorded)
-                     if k not in HARMLESS and now.get(k) != recorded.get(k))
-    if changed:
-        raise RuntimeError(f"products/ was made with other values of {', '.join(changed)}: "
-                           "run `make clean` first, or image in a new run directory")
+    what = "; ".join(identity.what_changed(recorded, params["identity"]))
+    stale = made_in(changed)
+    if stale and changed[0] not in CONTINUABLE:
+        raise RuntimeError(
+            f"products/ was made from other inputs: {what} changed, which changes the "
+            f"{changed[0]} stage's products and all after them: run `make clean` first (the CF "
+            "cache is kept while it fits), or image in a new run directory (`make newrun`)")
+    if before_dag and dag_running():
+        raise RuntimeError(f"{what} changed while a DAG runs in this directory "
+                           f"({TOP_DAG}.lock): let it finish or stop it, then run again")
+    remove(stale, before_dag)
+    print(f"prepareRun: {what} changed" + (f": the run continues from its {changed[0]} stage "
+                                            "(earlier products are kept)" if stale else ""))
+
+
+# Each stage's products (globs under products/), to be made again when its inputs change.
+STAGE_PRODUCTS = {
+    "ms": (),
+    "partition": ("partitions.json", "subms", "transfer/subms"),
+    "gridding": ("coordsys.pickle", "allImagers.dag", "psf", "parts/psf", "cycle0",
+                 "parts/cycle0", "weights", "parts/weights"),
+    "deconvolution": ("minor[0-9]*", "cycle[1-9]*", "parts/cycle[1-9]*", "majorCycles*"),
+    "restore": ("final",),
+}
+
+
+def made_in(stages):
+    """The existing products of these stages."""
+    return [path for stage in stages for pattern in STAGE_PRODUCTS[stage]
+            for path in sorted(glob.glob(os.path.join(dagutils.PRODUCTS, pattern)))]
+
+
+def refuse_unrecorded():
+    """Products without a record of their inputs (a run of an earlier version)."""
+    if made_in(identity.STAGES):
+        raise RuntimeError("products/ holds products without a record of the inputs they "
+                           "were made from: run `make clean` first")
+
+
+def dag_running():
+    lock = f"{TOP_DAG}.lock"
+    return os.path.exists(lock) and dagrunner.holder_alive(lock)
+
+
+def remove(stale, before_dag):
+    """Remove stale products (the final images are kept as products/final.previous)
+    and the DAGs' run files, which would mark their nodes done (as the DAG's own PRE
+    script, its files are in use: then only the sub-DAGs')."""
+    final = dagutils.stage_dir("final")
+    run_files = glob.glob(os.path.join(dagutils.PRODUCTS, "*.dag.*"))
+    if before_dag:
+        run_files += [p for p in glob.glob(f"{TOP_DAG}.*") if not p.endswith(".lock")]
+    if stale:      # (each product is sent as a tar made once: those of stale ones go too)
+        run_files += glob.glob(os.path.join(transfer.ROOT, "products", "*.tar"))
+    for path in stale + run_files:
+        if path == final:
+            dagutils.publish_dir(final, final + ".previous")
+        elif os.path.exists(path):
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
 def check_shared_cfcache(params):
@@ -88,4 +157,4 @@ def resources_htc(kind, requests, params):
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])

@@ -69,9 +69,11 @@ def gridded(part, cycle):
     return all(os.path.isdir(d) for d in dirs)
 
 
-def planned_cycles():
-    """Major cycles after the first that the DAG allows (products/cycle<c>.dag)."""
-    return len(glob.glob(os.path.join(dagutils.PRODUCTS, "cycle*.dag")))
+def cycle_limit(params):
+    """What bounds the major cycles: nmajor when set, else only tclean's rules."""
+    if params is None or params.get("nmajor", -1) < 0:
+        return "until tclean's rules stop it"
+    return f"at most {params['nmajor']} after the first"
 
 
 def cycles():

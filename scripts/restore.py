@@ -18,7 +18,7 @@ import synthesis
 
 def main():
     params = dagutils.load_params()
-    last = dagutils.last_cycle()
+    last = dagutils.last_cycle(params)
     if last is None:
         sys.exit("restore: no major cycle has stopped yet (see products/minor*/record.json)")
     final = dagutils.stage_dir("final")
@@ -26,17 +26,17 @@ def main():
     image = dagutils.image_base(work, params)
     dagutils.assemble_cycle(params, last, image)
     synthesis.restore(params, image)
-    run = summary(last)
+    run = summary(last, params)
     write_summary(work, run)
     title = f"{params['imagename']}: peak residual per major cycle"
     progress.plot_peak_residuals(run["cycles"], os.path.join(work, "peak_residual.png"),
                                  threshold_jy(params), title)
-    dagutils.publish_dir(work, final)
+    dagutils.publish(work, final, params, "restore")
     print(f"restore: wrote {final}")
 
 
-def summary(last):
-    records = [dagutils.read_record(c) for c in range(last + 1)]
+def summary(last, params):
+    records = [dagutils.read_record(c, params) for c in range(last + 1)]
     return {"majorcycles": last, "iterdone": records[-1]["iterdone"],
             "stopcode": records[-1]["stopcode"], "stopreason": records[-1]["stopreason"],
             "cycles": [{"cycle": r["cycle"], "peakresidual": r["peakresidual"],

@@ -4,8 +4,8 @@
 
 Exits 99 (the cycle's PRE_SKIP value: DAGMan marks the node done without
 running it) if the deconvolve job of cycle CYCLE-1 or of any earlier cycle
-found tclean's stopping rules met; 0 to run the cycle; 1 if the cycle before
-has no record (it did not finish).
+found tclean's stopping rules met; 0 to run the cycle; 1 if a cycle before
+has no record (it did not finish) or one made from other inputs.
 """
 import sys
 
@@ -14,14 +14,14 @@ import dagutils
 
 def main(cycle):
     cycle = int(cycle)
-    for k in range(cycle):
-        record = dagutils.read_record(k)
-        if record is None:
-            sys.exit(f"skipCycle: cycle {k} has no record in {dagutils.minor_dir(k)}")
-        if record["stopcode"] != 0:
-            print(f"skipCycle: cycle {cycle} skipped: stopped after cycle {k} "
-                  f"({record['stopreason']})")
-            sys.exit(dagutils.SKIP_EXIT)
+    try:
+        stopped = dagutils.stopped_before(cycle, dagutils.load_params())
+    except RuntimeError as e:
+        sys.exit(f"skipCycle: {e}")
+    if stopped:
+        print(f"skipCycle: cycle {cycle} skipped: stopped after cycle {stopped['cycle']} "
+              f"({stopped['stopreason']})")
+        sys.exit(dagutils.SKIP_EXIT)
     print(f"skipCycle: cycle {cycle} runs")
 
 

@@ -11,6 +11,7 @@ import datetime
 import os
 import sys
 
+import dagutils
 import progress
 
 
@@ -23,8 +24,8 @@ def main(rundir="."):
         print("stage:   none yet: `make run` runs it here, `make submit` on HTCondor")
         return
     what, cycle = progress.stage()
-    planned = progress.planned_cycles()
-    where = "" if cycle is None else f"major cycle {cycle} (the DAG allows 0 to {planned}): "
+    limit = progress.cycle_limit(dagutils.read_json(dagutils.PARAMS_RECORD))
+    where = "" if cycle is None else f"major cycle {cycle} ({limit}): "
     print(f"stage:   {where}{what}")
     nodes = progress.jobs()
     print(f"jobs:    {job_counts(nodes)}")

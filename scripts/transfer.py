@@ -25,6 +25,7 @@ import shutil
 import tarfile
 
 import dagutils
+import identity
 import parameters
 
 ROOT = os.path.join(dagutils.PRODUCTS, "transfer")
@@ -115,11 +116,12 @@ def inputs(script, args, params):
 
 def gridding_inputs(params, part, subms, cycle):
     cycle = int(cycle)
-    paths = [dagutils.COORDSYS]
+    paths = [dagutils.COORDSYS, dagutils.PLAN]
     if params["weighting"] in parameters.DENSITY_WEIGHTINGS:
         paths.append(dagutils.WEIGHTS)
     if cycle > 0:
-        paths.append(os.path.join(dagutils.minor_dir(cycle - 1), "predict"))
+        paths += [os.path.join(dagutils.minor_dir(cycle - 1), name)
+                  for name in ("predict", identity.RECORD)]
         if params["gridder"] in parameters.CF_GRIDDERS:
             paths += images(dagutils.part_dir("psf", part), params, "weight")
     return paths
@@ -155,16 +157,20 @@ def restore_inputs(params):
     last = dagutils.last_cycle()
     if last is None:      # restore.py says why
         return []
-    return [dagutils.stage_dir("cycle", last), os.path.join(dagutils.minor_dir(last), "record.json")
-            ] + earlier_cycles(params, last)
+    return [dagutils.stage_dir("cycle", last), *record_files(last)] + earlier_cycles(params, last)
 
 
 def earlier_cycles(params, cycle):
     """The records of the cycles before `cycle` and the model and mask of the last one."""
-    paths = [os.path.join(dagutils.minor_dir(k), "record.json") for k in range(cycle)]
+    paths = [path for k in range(cycle) for path in record_files(k)]
     if cycle > 0:
         paths += images(dagutils.minor_dir(cycle - 1), params, "model", "mask")
     return paths
+
+
+def record_files(cycle):
+    """A minor cycle's record and the identity it was made with."""
+    return [os.path.join(dagutils.minor_dir(cycle), name) for name in ("record.json", identity.RECORD)]
 
 
 def images(folder, params, *kinds):

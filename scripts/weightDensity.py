@@ -17,6 +17,7 @@ import shutil
 import sys
 
 import dagutils
+import identity
 import synthesis
 
 
@@ -24,12 +25,14 @@ def main(mode, part="", subms=""):
     params = dagutils.load_params()
     if mode == "part":
         final = dagutils.part_dir("weights", part)
-        csys = dagutils.read_coordsys()
+        csys = dagutils.read_coordsys(params)
         make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
     elif mode == "sum":
-        plan = dagutils.read_plan()
-        parts = [dagutils.image_base(dagutils.part_dir("weights", p["part"]), params)
-                 for p in plan["parts"]]
+        plan = dagutils.read_plan(params)
+        folders = [dagutils.part_dir("weights", p["part"]) for p in plan["parts"]]
+        for folder in folders:
+            identity.require(folder, params, "gridding")
+        parts = [dagutils.image_base(folder, params) for folder in folders]
         final = os.path.dirname(dagutils.density_image(params))
         make(final, lambda image: synthesis.gather_density(params, image, parts), params)
     else:
@@ -38,7 +41,7 @@ def main(mode, part="", subms=""):
 
 def make(final, compute, params):
     """Run compute(image) in a scratch folder; keep only the .gridwt; publish."""
-    if os.path.isdir(final):
+    if dagutils.finished(final, params, "gridding"):
         print(f"weightDensity: {final} exists from an earlier try; kept")
         return
     work = dagutils.fresh_dir(final + ".tmp")
@@ -47,7 +50,7 @@ def make(final, compute, params):
     for name in os.listdir(work):          # (the normalizer also leaves an empty PSF)
         if not name.endswith(".gridwt"):
             shutil.rmtree(os.path.join(work, name))
-    dagutils.publish_dir(work, final)
+    dagutils.publish(work, final, params, "gridding")
     print(f"weightDensity: wrote {final}")
 
 

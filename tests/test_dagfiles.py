@@ -109,7 +109,19 @@ def test_static_jobs(tmp_path, monkeypatch, htc, vars_, args):
 
 def test_cycle_dags_match_golden():
     assert dagutils.cycle_subdag(PLAN, 2) == (GOLDEN / "cycle2.dag").read_text()
-    assert dagutils.major_cycles_dag(3) == (GOLDEN / "majorCycles.dag").read_text()
+    assert dagutils.batch_dag([1, 2, 3], more=True) == (GOLDEN / "majorCycles.dag").read_text()
+    assert dagutils.batch_dag([4, 5], more=False) == (GOLDEN / "majorCycles4.dag").read_text()
+
+
+@pytest.mark.parametrize("first, batch, nmajor, cycles", [
+    (1, 10, -1, list(range(1, 11))),     # no cap: a batch of 10, then the next
+    (11, 10, -1, list(range(11, 21))),
+    (1, 10, 3, [1, 2, 3]),               # never past nmajor
+    (21, 10, 25, [21, 22, 23, 24, 25]),
+    (4, 10, 3, []),
+])
+def test_cycle_batches_hold_majorcyclebatch_cycles_and_never_pass_nmajor(first, batch, nmajor, cycles):
+    assert dagutils.cycle_batch(first, {"majorcyclebatch": batch, "nmajor": nmajor}) == cycles
 
 
 def test_cf_fill_dag_matches_golden():

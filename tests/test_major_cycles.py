@@ -5,9 +5,11 @@ defaults), the DAG's restored image.tt0 equals tclean's to 1e-3 of the peak
 where the primary beam exceeds pblimit; it takes as many major cycles, its
 iterations are within 1%, it stops for the same reason; image.tt1 and alpha
 agree where the image is above ten times the noise.  For 1 and 3 sub-MSes
-with awproject, and for 2 sub-MSes with the standard gridder (no CFs).  A run
-stopped in the middle of a cycle and started again finishes with the same
-images.
+with awproject, and for 2 sub-MSes with the standard gridder (no CFs).  With 3
+sub-MSes the DAG holds 2 major cycles per batch, so the run needs more cycles
+than one batch holds: the batches follow one another until tclean's own rules
+stop the run.  A run stopped in the middle of a cycle and started again
+finishes with the same images.
 """
 import json
 import os
@@ -25,7 +27,7 @@ from dagutils import size_for
 PBLIMIT = 0.2
 CASES = {  # name: (number of sub-MSes, overrides)
     "awproject-1": (1, {}),
-    "awproject-3": (3, {}),
+    "awproject-3": (3, {"majorcyclebatch": 2}),    # more cycles than one batch holds
     "standard-2": (2, STANDARD),
 }
 
@@ -86,6 +88,21 @@ def test_same_cycles_iterations_and_stop(dag_run, references):
     assert ours["majorcycles"] + 1 == theirs["nmajordone"]  # tclean counts the first one too
     assert abs(ours["iterdone"] - theirs["iterdone"]) <= 0.01 * theirs["iterdone"]
     assert ours["stopcode"] == theirs["stopcode"]
+    assert ours["stopcode"] != 9, "nmajor = -1: no DAG bound may stop the run as tclean's nmajor"
+
+
+def test_batches_of_cycles_follow_one_another_until_tclean_stops(dag_run, references):
+    """With 2 cycles per batch, every batch up to the one holding the last cycle was
+    written (products/majorCycles<first>.dag) and none after it."""
+    name, final, gridder = dag_run
+    if name != "awproject-3":
+        pytest.skip("only the case with majorcyclebatch = 2")
+    last = json.loads((final / "summary.json").read_text())["majorcycles"]
+    products = final.parent
+    written = sorted(int(p.stem.removeprefix("majorCycles") or 1)
+                     for p in products.glob("majorCycles*.dag"))
+    assert last >= 3, "the run should need more cycles than one batch holds"
+    assert written == list(range(1, last + 1, 2))    # batches from cycles 1, 3, 5, ...
 
 
 def test_peak_residual_plot_beside_summary(dag_run):

@@ -98,20 +98,28 @@ def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
 
 
 def test_rerun_with_changed_parameters_is_refused(session_dir, shared, cf_run):
-    """A re-run continues only the same run: products of other parameters are not reused."""
+    """A re-run continues only where its products were made from the same inputs: an
+    edit of a gridding parameter is refused once gridding-stage products exist (here
+    the image coordinates MSpartition wrote); one that shapes no product is not."""
     rundir = new_run(session_dir / "changed_rerun", shared)
     run(["scripts/runjob", "prepareRun.py"], cwd=rundir)
     run(["scripts/runjob", "prepareRun.py"], cwd=rundir)  # same parameters: fine
+    run(["scripts/runjob", "MSpartition.py"], cwd=rundir)
     with open(rundir / "params" / "imaging.py", "a") as f:
-        f.write("pblimit = 0.3\njobresources = {'allImagers': {'request_memory': '8GB'}}\n")
+        f.write("jobresources = {'allImagers': {'request_memory': '8GB'}}\n")
+    run(["scripts/runjob", "prepareRun.py"], cwd=rundir)  # shapes no product: fine
+    with open(rundir / "params" / "imaging.py", "a") as f:
+        f.write("pblimit = 0.3\n")
     proc = run(["scripts/runjob", "prepareRun.py"], cwd=rundir, check=False)
     assert proc.returncode != 0
-    assert "other values of pblimit:" in proc.stderr and "make clean" in proc.stderr
+    assert "pblimit (0.2 -> 0.3) changed, which changes the gridding stage" in proc.stderr
+    assert "make clean" in proc.stderr
 
 
 def test_jobs_read_the_parameters_prepare_run_validated(session_dir, shared):
-    """Jobs take products/params.json (no casatasks task import); an edit made
-    after it is validated again, so a job never runs on unchecked values."""
+    """Jobs take products/params.json (no casatasks task import); an edit made after it
+    stops every job until prepareRun (make run, make submit) has checked it, so a job
+    never runs on unchecked values or on products of other ones."""
     rundir = new_run(session_dir / "record", shared)
     run(["scripts/runjob", "prepareRun.py"], cwd=rundir)
     probe = ("import sys; sys.path.insert(0, 'scripts'); import dagutils, json; "
@@ -123,8 +131,12 @@ def test_jobs_read_the_parameters_prepare_run_validated(session_dir, shared):
     with open(path, "a") as f:
         f.write("niter = 7\n")
     later = (rundir / "products" / "params.json").stat().st_mtime + 1
-    os.utime(path, (later, later))        # edited after prepareRun: validated again
-    assert json.loads(run([PYTHON, "-c", probe], cwd=rundir).stdout) == [7, True]
+    os.utime(path, (later, later))        # edited after prepareRun
+    proc = run([PYTHON, "-c", probe], cwd=rundir, check=False)
+    assert proc.returncode != 0
+    assert "was edited since this run was checked (niter changed)" in proc.stderr
+    run(["scripts/runjob", "prepareRun.py"], cwd=rundir)
+    assert json.loads(run([PYTHON, "-c", probe], cwd=rundir).stdout) == [7, False]
 
 
 def test_job_imports_keep_every_casatasks_task_reachable(tmp_path):
