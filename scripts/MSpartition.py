@@ -2,7 +2,10 @@
 
     MSpartition.py
 
-Every row goes to exactly one sub-MS and no integration is split.  Writes the
+Every row goes to exactly one sub-MS and no integration is split (an integration
+is a group of rows whose times lie close together: dagutils.integrations), and
+every sub-MS written is at most maxsubmssize on disk (measured; the plan is made
+again when the estimate fell short).  Writes the
 sub-MSes, the plan products/partitions.json, the image coordinates the whole MS
 defines (products/coordsys.pickle, for every gridding job) and, last, the gridding sub-DAG
 products/allImagers.dag, with the DAGs of the later major cycles
@@ -11,6 +14,8 @@ filesystem (sharedfs = False) it also writes each sub-MS as a tar, once, for
 the jobs to be sent (transfer.py).  The input MS is only read.  Sub-MSes that an earlier
 try finished (same plan) are kept.
 """
+import bisect
+import math
 import os
 import shutil
 import sys
@@ -21,37 +26,78 @@ import synthesis
 import timing
 import transfer
 
+SUBMS_DIR = os.path.join(dagutils.PRODUCTS, "subms")
+
 
 def main():
     params = dagutils.load_params()
     vis = params["vis"]
     maxsize = parameters.parse_size(params["maxsubmssize"], "maxsubmssize")
     with timing.timed("ms_layout"):
-        times, counts, bytes_per_row, overhead = dagutils.ms_layout(vis)
-    ranges = dagutils.plan_partitions(times, counts, bytes_per_row, overhead, maxsize)
-    ranges = with_selected_rows(ranges, times, dagutils.selected_times(vis, params))
-    plan = {"vis": vis, "maxsubmssize": maxsize, "nrows": sum(counts), "parts": []}
-    for k, r in enumerate(ranges, start=1):
-        plan["parts"].append(make_part(vis, times, counts, r, k, transfer.enabled(params)))
+        layout = dagutils.ms_layout(vis)
+    chosen = dagutils.selected_times(vis, params)
+    parts = partition(vis, layout, maxsize, chosen, transfer.enabled(params))
+    plan = {"vis": vis, "maxsubmssize": maxsize, "nrows": sum(layout[1]), "parts": parts}
     dagutils.write_plan(plan)
     write_coordsys(params)
     density = params["weighting"] in parameters.DENSITY_WEIGHTINGS
     write_dags(plan, dagutils.max_cycles(params), density, transfer.enabled(params))
-    print(f"MSpartition: {len(ranges)} sub-MSes of at most {maxsize} bytes; "
+    print(f"MSpartition: {len(parts)} sub-MSes of at most {maxsize} bytes; "
           f"wrote {dagutils.SUBDAG} and {dagutils.MAJORCYCLES}")
 
 
-def with_selected_rows(ranges, times, chosen):
+def partition(vis, layout, maxsize, chosen, tarred):
+    """Plan, write and measure the sub-MSes.  The plan's estimate (sub-tables plus rows
+    times bytes per row) misses the tables' fixed costs and the padding of their last
+    tiles, which weigh most in small sub-MSes (a sub-MS of the real EVLA MS takes
+    1.97 MB for 153 to 459 rows).  While a written sub-MS is larger than maxsize, plan
+    again with fewer rows per sub-MS than the smallest one that was too large: each
+    round cuts the largest part, so there are at most as many rounds as integrations.
+    When even one integration does not fit, no sub-MS is left behind."""
+    try:
+        return fitting_parts(vis, layout, maxsize, chosen, tarred)
+    except dagutils.PartitionError:
+        shutil.rmtree(SUBMS_DIR, ignore_errors=True)
+        raise
+
+
+def fitting_parts(vis, layout, maxsize, chosen, tarred):
+    spans, counts, bytes_per_row, overhead = layout
+    max_rows = math.inf
+    for _ in range(len(counts)):
+        ranges = dagutils.plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows)
+        ranges = with_selected_rows(ranges, spans, chosen)
+        parts = [make_part(vis, spans, counts, r, k, tarred) for k, r in enumerate(ranges, 1)]
+        large = sorted((p["nrows"], p["bytes"]) for p in parts if p["bytes"] > maxsize)
+        if not large:
+            return parts
+        max_rows = large[0][0] - 1
+        if max(counts) > max_rows:
+            raise dagutils.PartitionError(
+                f"maxsubmssize = {maxsize} bytes is below the smallest possible sub-MS: "
+                f"{large[0][1]} bytes on disk for {large[0][0]} rows (one integration has "
+                f"up to {max(counts)})")
+        print(f"MSpartition: a sub-MS of {large[0][0]} rows took {large[0][1]} bytes, more "
+              f"than maxsubmssize; planning again with at most {max_rows} rows per sub-MS")
+    raise AssertionError("one integration per sub-MS fits, or the loop stopped")
+
+
+def with_selected_rows(ranges, spans, chosen):
     """The time ranges holding rows of the data selection (a gridding job fails on a
     sub-MS where the selection finds none); all of them without a selection."""
     if chosen is None:
         return ranges
-    chosen = set(chosen)
-    kept = [r for r in ranges if any(t in chosen for t in times[r[0]:r[1] + 1])]
+    kept = [r for r in ranges if holds_any(chosen, spans[r[0]][0], spans[r[1]][1])]
     if len(kept) < len(ranges):
         print(f"MSpartition: {len(ranges) - len(kept)} of {len(ranges)} time ranges hold no "
               "rows of the data selection (field, spw, timerange, ...): not written")
     return kept
+
+
+def holds_any(sorted_times, first, last):
+    """Whether some of the sorted times lie in [first, last]."""
+    i = bisect.bisect_left(sorted_times, first)
+    return i < len(sorted_times) and sorted_times[i] <= last
 
 
 def write_coordsys(params):
@@ -72,8 +118,8 @@ def write_dags(plan, ncycles, density, staged):
                                dagutils.gridding_subdag(plan, density=density, transfer=staged))
 
 
-def make_part(vis, times, counts, r, k, tarred):
-    bounds = dagutils.time_bounds(times, r)
+def make_part(vis, spans, counts, r, k, tarred):
+    bounds = dagutils.time_bounds(spans, r)
     out = dagutils.subms_name(vis, k)
     nrows = dagutils.rows(counts, r)
     part = {"part": dagutils.part_id(k), "subms": out, "time_bounds": list(bounds),
