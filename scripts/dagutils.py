@@ -230,7 +230,7 @@ def time_bounds(spans, r):
     return lo, hi
 
 
-def integrations(times, baselines, intervals):
+def integrations(times, baselines, interval):
     """Group rows into integrations: [(first TIME, last TIME)], rows of each.
 
     The rows of one integration need not share one TIME: in real EVLA data
@@ -239,57 +239,66 @@ def integrations(times, baselines, intervals):
     integration up to 1.5 s apart in steps of 0.04 to 0.5 s, while consecutive
     integrations are 8.5 to 10 s apart; INTERVAL says 0.04 s there.  The rule:
     the integration time T is the median step between consecutive rows of the
-    same baseline (ANTENNA1, ANTENNA2, DATA_DESC_ID), or INTERVAL if larger;
-    sorted distinct times are cut into integrations only where two consecutive
-    ones are more than T/2 apart (there: 0.5 s inside, 8.5 s across, T/2 = 5 s).
-    A cut too few only merges integrations; a cut too many would split one.
+    same baseline (ANTENNA1, ANTENNA2, DATA_DESC_ID), or INTERVAL (its median)
+    if larger; sorted distinct times are cut into integrations only where two
+    consecutive ones are more than T/2 apart (there: T = 10.001 s, at most
+    0.4995 s inside an integration, at least 8.502 s across).  A cut too few
+    only merges integrations; a cut too many would split one.
     """
     import numpy as np
     unique, counts = np.unique(times, return_counts=True)
-    gap = integration_time(times, baselines, intervals) / 2
+    gap = integration_time(times, baselines, interval) / 2
     starts = np.r_[0, np.flatnonzero(np.diff(unique) > gap) + 1]
     ends = np.r_[starts[1:], len(unique)] - 1
     spans = [(float(unique[s]), float(unique[e])) for s, e in zip(starts, ends)]
     return spans, np.add.reduceat(counts, starts).tolist()
 
 
-def integration_time(times, baselines, intervals):
-    """The median step in TIME between rows of one baseline, or INTERVAL if larger."""
+def integration_time(times, baselines, interval):
+    """The median step in TIME between rows of one baseline, or interval if larger.
+    (Temporaries are dropped as soon as used: this runs on every row of the MS.)"""
     import numpy as np
     order = np.lexsort((times, baselines))
-    same = baselines[order][1:] == baselines[order][:-1]
+    ordered = baselines[order]
+    same = ordered[1:] == ordered[:-1]
+    del ordered
     steps = np.diff(times[order])[same]
+    del order, same
     steps = steps[steps > 0]
-    step = float(np.median(steps)) if len(steps) else 0.0
-    return max(step, float(np.median(intervals)))
+    return max(float(np.median(steps)) if len(steps) else 0.0, interval)
 
 
 def ms_layout(vis):
     """Integrations ((first, last) TIME), rows of each, bytes per row, sub-table bytes."""
+    import numpy as np
     import casaenv  # noqa: F401
     from casatools import table
     tb = table()
     tb.open(vis, nomodify=True)
     try:
-        cols = {c: tb.getcol(c) for c in ("TIME", "INTERVAL", "ANTENNA1", "ANTENNA2",
-                                          "DATA_DESC_ID")} if tb.nrows() else None
+        nrows = tb.nrows()
+        if nrows:
+            times, baselines = tb.getcol("TIME"), baseline_ids(tb)
+            interval = float(np.median(tb.getcol("INTERVAL")))
         subtables = [kw for kw, v in tb.getkeywords().items()
                      if isinstance(v, str) and v.startswith("Table: ")]
     finally:
         tb.close()
-    if cols is None:
+    if not nrows:
         raise PartitionError(f"vis = {vis!r}: the measurement set has no rows")
-    spans, counts = integrations(cols["TIME"], baseline_ids(cols), cols["INTERVAL"])
+    spans, counts = integrations(times, baselines, interval)
     main = folder_bytes(vis, skip=subtables)
     overhead = sum(folder_bytes(os.path.join(vis, s)) for s in subtables)
-    return spans, counts, main / len(cols["TIME"]), overhead
+    return spans, counts, main / nrows, overhead
 
 
-def baseline_ids(cols):
-    """One integer per (ANTENNA1, ANTENNA2, DATA_DESC_ID)."""
+def baseline_ids(tb):
+    """One integer per row for (ANTENNA1, ANTENNA2, DATA_DESC_ID), read a column at a time."""
     import numpy as np
-    a1, a2, dd = (cols[c].astype(np.int64) for c in ("ANTENNA1", "ANTENNA2", "DATA_DESC_ID"))
-    return (dd << 40) | (a1 << 20) | a2
+    ids = tb.getcol("DATA_DESC_ID").astype(np.int64) << 40
+    ids |= tb.getcol("ANTENNA1").astype(np.int64) << 20
+    ids |= tb.getcol("ANTENNA2").astype(np.int64)
+    return ids
 
 
 def folder_bytes(path, skip=()):

@@ -129,15 +129,14 @@ def test_integrations_group_jittered_times():
     1.5 s and INTERVAL (0.04 s) is wrong, as in the real EVLA data: three groups by hand."""
     times = np.array([0.0, 0.5, 1.5, 10.0, 10.04, 9.96, 20.0, 20.0, 19.94])
     baselines = np.array([1, 2, 3] * 3)
-    spans, counts = dagutils.integrations(times, baselines, np.full(9, 0.04))
+    spans, counts = dagutils.integrations(times, baselines, 0.04)
     assert spans == [(0.0, 1.5), (9.96, 10.04), (19.94, 20.0)]
     assert counts == [3, 3, 3]
 
 
 def test_integrations_trust_interval_when_baselines_do_not_repeat():
     """One row per baseline: the median step is unknown; INTERVAL (10 s) rules."""
-    spans, counts = dagutils.integrations(np.array([0.0, 0.3, 10.0]), np.array([1, 2, 3]),
-                                          np.full(3, 10.0))
+    spans, counts = dagutils.integrations(np.array([0.0, 0.3, 10.0]), np.array([1, 2, 3]), 10.0)
     assert (spans, counts) == ([(0.0, 0.3), (10.0, 10.0)], [2, 1])
 
 
