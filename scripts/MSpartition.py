@@ -71,15 +71,20 @@ def fitting_parts(vis, layout, maxsize, chosen, tarred):
         large = sorted((p["nrows"], p["bytes"]) for p in parts if p["bytes"] > maxsize)
         if not large:
             return parts
-        max_rows = large[0][0] - 1
-        if max(counts) > max_rows:
-            raise dagutils.PartitionError(
-                f"maxsubmssize = {maxsize} bytes is below the smallest possible sub-MS: "
-                f"{large[0][1]} bytes on disk for {large[0][0]} rows (one integration has "
-                f"up to {max(counts)})")
-        print(f"MSpartition: a sub-MS of {large[0][0]} rows took {large[0][1]} bytes, more "
-              f"than maxsubmssize; planning again with at most {max_rows} rows per sub-MS")
-    raise AssertionError("one integration per sub-MS fits, or the loop stopped")
+        max_rows = fewer_rows(*large[0], max(counts), maxsize)
+    raise AssertionError("one integration per sub-MS fits, or fewer_rows stopped")
+
+
+def fewer_rows(nrows, nbytes, largest, maxsize):
+    """Rows per sub-MS below those of a written sub-MS that was too large; an error if
+    one integration (`largest` rows) would not fit any more."""
+    if largest > nrows - 1:
+        raise dagutils.PartitionError(
+            f"maxsubmssize = {maxsize} bytes is below the smallest possible sub-MS: "
+            f"{nbytes} bytes on disk for {nrows} rows (one integration has up to {largest})")
+    print(f"MSpartition: a sub-MS of {nrows} rows took {nbytes} bytes, more than "
+          f"maxsubmssize; planning again with at most {nrows - 1} rows per sub-MS")
+    return nrows - 1
 
 
 def with_selected_rows(ranges, spans, chosen):
