@@ -134,6 +134,15 @@ def test_integrations_group_jittered_times():
     assert counts == [3, 3, 3]
 
 
+def test_integrations_across_a_scan_gap():
+    """Two baselines, 10 s integrations in two scans 280 s apart: the median step per
+    baseline stays 10 s, so each of the five integrations is its own group."""
+    starts = [0.0, 10.0, 20.0, 300.0, 310.0]
+    times = np.repeat(starts, 2) + np.tile([0.0, 0.3], 5)
+    spans, counts = dagutils.integrations(times, np.tile([1, 2], 5), 0.04)
+    assert spans == [(t, t + 0.3) for t in starts] and counts == [2] * 5
+
+
 def test_integrations_trust_interval_when_baselines_do_not_repeat():
     """One row per baseline: the median step is unknown; INTERVAL (10 s) rules."""
     spans, counts = dagutils.integrations(np.array([0.0, 0.3, 10.0]), np.array([1, 2, 3]), 10.0)
