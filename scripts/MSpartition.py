@@ -70,7 +70,7 @@ def fitting_parts(vis, layout, maxsize, chosen, tarred):
         parts = [make_part(vis, spans, counts, r, k, tarred) for k, r in enumerate(ranges, 1)]
         large = sorted((p["nrows"], p["bytes"]) for p in parts if p["bytes"] > maxsize)
         if not large:
-            return parts
+            return remove_unplanned(parts)
         max_rows = fewer_rows(*large[0], max(counts), maxsize)
     raise AssertionError("one integration per sub-MS fits, or fewer_rows stopped")
 
@@ -85,6 +85,17 @@ def fewer_rows(nrows, nbytes, largest, maxsize):
     print(f"MSpartition: a sub-MS of {nrows} rows took {nbytes} bytes, more than "
           f"maxsubmssize; planning again with at most {nrows - 1} rows per sub-MS")
     return nrows - 1
+
+
+def remove_unplanned(parts):
+    """Remove the sub-MSes an earlier plan wrote that this one does not use."""
+    planned = {os.path.basename(p["subms"]) for p in parts}
+    for name in os.listdir(SUBMS_DIR) if os.path.isdir(SUBMS_DIR) else []:
+        if name not in planned:
+            shutil.rmtree(os.path.join(SUBMS_DIR, name))
+            if os.path.exists(transfer.subms_tar(name)):
+                os.remove(transfer.subms_tar(name))
+    return parts
 
 
 def with_selected_rows(ranges, spans, chosen):

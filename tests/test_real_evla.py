@@ -160,9 +160,11 @@ def test_real_integrations_have_jittered_times(real_ms):
 @pytest.fixture(scope="module", params=[2_000_000, 3_000_000])
 def real_partition(request, session_dir, real_ms):
     """MSpartition on the real MS: 2 MB holds 3 integrations per sub-MS; at 3 MB the
-    first plan (2 sub-MSes of 4 and 5 integrations, 3.6 MB on disk) is too large."""
+    first plan (2 sub-MSes of 4 and 5 integrations, 3.6 MB on disk) is too large.  A
+    sub-MS left by an earlier plan (n9) must be gone."""
     rundir = new_run(session_dir / f"real_partition_{request.param}",
                      {**REAL, "vis": str(real_ms[0]), "maxsubmssize": request.param})
+    (rundir / "products" / "subms" / "day2_evla.n9.ms").mkdir(parents=True)
     run([PYTHON, "scripts/MSpartition.py"], cwd=rundir)
     return request.param, sorted((rundir / "products" / "subms").glob("*.ms"))
 
