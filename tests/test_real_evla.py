@@ -10,7 +10,7 @@ pixels of 0.5 arcsec (64 arcsec, where the primary beam stays above 0.59).
   tclean(niter=0) (its own CF cache): PSF, weight, pb, sum of weights and
   residual, every Taylor term, to 1e-5 of the peak.  The DAG's CF cache is made
   by the DAG's own stage (dag/cfs.dag) in the first run; the second reuses it.
-- Major cycles on a calibrated, partly flagged copy (datacolumn 'corrected'):
+- Major cycles on a calibrated, partly flagged copy (datacolumn 'corrected'), 3 sub-MSes:
   tclean takes 4 major cycles here (threshold 0.1 Jy after ~24 iterations of
   at most 10 per cycle), well within the DAG's maxmajorcycles; the restored
   Taylor terms, each against its own peak (over 8 MHz at 36 GHz tt1 is close
@@ -91,10 +91,12 @@ def test_first_cycle_equals_tclean_on_real_data(first_cycle, first_cycle_ref, ki
 # ---------------------------------------------------------------- (b) major cycles
 @pytest.fixture(scope="module")
 def major(session_dir, calibrated_ms):
-    """The DAG (2 sub-MSes) and tclean (on a copy of the DAG's CF cache) iterating."""
-    overrides = {**REAL, **ITERATING, "vis": str(calibrated_ms), "maxsubmssize": SIZES[2],
+    """The DAG and tclean (on a copy of the DAG's CF cache) iterating.  The copy's rows
+    are larger (CORRECTED_DATA): 4.5 MB holds 3 integrations, so 3 sub-MSes of 3.0 MB."""
+    overrides = {**REAL, **ITERATING, "vis": str(calibrated_ms), "maxsubmssize": 4_500_000,
                  "cfcache": str(session_dir / "real_cal_cf" / "j1008.cf")}
     rundir = dag(new_run(session_dir / "real_major", overrides))
+    assert len(list((rundir / "products" / "subms").glob("*.ms"))) == 3
     folder = session_dir / "real_tclean_major"
     shutil.copytree(overrides["cfcache"], folder / "ref.cf")
     ref = tclean(folder / "ref", calibrated_ms, {**REAL, **ITERATING,
