@@ -30,8 +30,13 @@ cfs: setup
 	scripts/runjob prepareRun.py --before-dag
 	$(PY) scripts/dagrunner.py dag/cfs.dag
 
-## run: the whole imaging DAG (CF cache included) on this machine, without HTCondor
-run: data
+## run: the whole imaging DAG (CF cache included) on this machine, without HTCondor;
+## simulates the default MS first only when vis is that MS and it does not exist yet
+run: setup
+	@if $(PY) -c 'import os, sys; sys.path.insert(0, "scripts"); import parameters as p; \
+	    vis = p.read_assignments(p.DEFAULT_FILE).get("vis", ""); \
+	    sys.exit(os.path.abspath(vis) != os.path.abspath("$(SIM_MS)") or os.path.exists(vis))'; \
+	then $(MAKE) --no-print-directory data; fi
 	scripts/runjob prepareRun.py --before-dag
 	$(PY) scripts/dagrunner.py dag/condor_imaging.dag
 

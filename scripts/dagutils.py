@@ -207,21 +207,24 @@ def write_text_atomic(path, text):
 
 
 # ---------------------------------------------------------------- partitioning
-def plan_partitions(times, counts, bytes_per_row, overhead, maxsize):
-    """Split integrations (sorted unique times, rows per time) into time ranges.
+def plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows=math.inf):
+    """Split integrations (rows per integration, in time order) into ranges.
 
-    Each part holds whole integrations and at most `maxsize` bytes
-    (`overhead` + rows * `bytes_per_row`); parts are balanced by rows and as
-    few as the size allows.  Returns [(first_index, last_index), ...].
+    Each part holds whole integrations, at most `maxsize` bytes as estimated
+    (`overhead` + rows * `bytes_per_row`) and at most `max_rows` rows (what the
+    sub-MSes written show: see MSpartition.fitting_parts); parts are balanced by
+    rows and as few as that allows.  Returns [(first_index, last_index), ...].
     """
-    capacity = maxsize - overhead
+    capacity = min(maxsize - overhead, max_rows * bytes_per_row)
     largest = max(counts) * bytes_per_row
-    if capacity < largest:
+    if maxsize - overhead < largest:
         raise PartitionError(
-            f"maxsubmssize = {maxsize} bytes is smaller than one integration "
-            f"({largest:.0f} bytes) plus the MS sub-tables ({overhead} bytes)")
+            f"maxsubmssize = {maxsize} bytes is below the smallest possible sub-MS, "
+            f"{math.ceil(overhead + largest)} bytes: one integration ({largest:.0f} bytes) "
+            f"plus the sub-tables ({overhead:.0f} bytes)")
+    assert max(counts) <= max_rows, "the caller checks that one integration fits"
     total = sum(counts) * bytes_per_row
-    for nparts in range(max(1, math.ceil(total / capacity)), len(times) + 1):
+    for nparts in range(max(1, math.ceil(total / capacity)), len(counts) + 1):
         ranges = balanced_ranges(counts, nparts)
         if all(rows(counts, r) * bytes_per_row <= capacity for r in ranges):
             return ranges
@@ -246,33 +249,88 @@ def rows(counts, r):
     return sum(counts[r[0]:r[1] + 1])
 
 
-def time_bounds(times, r):
-    """Open interval (lo, hi) around integrations r, halfway to the neighbours."""
+def time_bounds(spans, r):
+    """Open interval (lo, hi) around integrations r, halfway to the neighbours.
+
+    spans[i] is (first, last) TIME of integration i; the bounds lie halfway
+    between the last time of one integration and the first of the next, so
+    lo < TIME < hi selects every row of integrations r and no other."""
     first, last = r
-    lo = (times[first - 1] + times[first]) / 2 if first > 0 else times[first] - 1.0
-    hi = (times[last] + times[last + 1]) / 2 if last + 1 < len(times) else times[last] + 1.0
+    lo = (spans[first - 1][1] + spans[first][0]) / 2 if first > 0 else spans[first][0] - 1.0
+    hi = ((spans[last][1] + spans[last + 1][0]) / 2 if last + 1 < len(spans)
+          else spans[last][1] + 1.0)
     return lo, hi
 
 
+def integrations(times, baselines, interval):
+    """Group rows into integrations: [(first TIME, last TIME)], rows of each.
+
+    The rows of one integration need not share one TIME: in real EVLA data
+    (the 2010 Ka-band observation of tests/test_real_evla.py) each baseline's
+    row of a 10 s integration has a TIME of its own, the distinct times of one
+    integration up to 1.5 s apart in steps of 0.04 to 0.5 s, while consecutive
+    integrations are 8.5 to 10 s apart; INTERVAL says 0.04 s there.  The rule:
+    the integration time T is the median step between consecutive rows of the
+    same baseline (ANTENNA1, ANTENNA2, DATA_DESC_ID), or INTERVAL (its median)
+    if larger; sorted distinct times are cut into integrations only where two
+    consecutive ones are more than T/2 apart (there: T = 10.001 s, at most
+    0.4995 s inside an integration, at least 8.502 s across).  A cut too few
+    only merges integrations; a cut too many would split one.
+    """
+    import numpy as np
+    unique, counts = np.unique(times, return_counts=True)
+    gap = integration_time(times, baselines, interval) / 2
+    starts = np.r_[0, np.flatnonzero(np.diff(unique) > gap) + 1]
+    ends = np.r_[starts[1:], len(unique)] - 1
+    spans = [(float(unique[s]), float(unique[e])) for s, e in zip(starts, ends)]
+    return spans, np.add.reduceat(counts, starts).tolist()
+
+
+def integration_time(times, baselines, interval):
+    """The median step in TIME between rows of one baseline, or interval if larger.
+    (Temporaries are dropped as soon as used: this runs on every row of the MS.)"""
+    import numpy as np
+    order = np.lexsort((times, baselines))
+    ordered = baselines[order]
+    same = ordered[1:] == ordered[:-1]
+    del ordered
+    steps = np.diff(times[order])[same]
+    del order, same
+    steps = steps[steps > 0]
+    return max(float(np.median(steps)) if len(steps) else 0.0, interval)
+
+
 def ms_layout(vis):
-    """Unique integration times, rows per time, bytes per row, sub-table bytes."""
+    """Integrations ((first, last) TIME), rows of each, bytes per row, sub-table bytes."""
     import numpy as np
     import casaenv  # noqa: F401
     from casatools import table
     tb = table()
     tb.open(vis, nomodify=True)
     try:
-        times = tb.getcol("TIME")
+        nrows = tb.nrows()
+        if nrows:
+            times, baselines = tb.getcol("TIME"), baseline_ids(tb)
+            interval = float(np.median(tb.getcol("INTERVAL")))
         subtables = [kw for kw, v in tb.getkeywords().items()
                      if isinstance(v, str) and v.startswith("Table: ")]
     finally:
         tb.close()
-    if len(times) == 0:
+    if not nrows:
         raise PartitionError(f"vis = {vis!r}: the measurement set has no rows")
-    unique, counts = np.unique(times, return_counts=True)
+    spans, counts = integrations(times, baselines, interval)
     main = folder_bytes(vis, skip=subtables)
     overhead = sum(folder_bytes(os.path.join(vis, s)) for s in subtables)
-    return unique.tolist(), counts.tolist(), main / len(times), overhead
+    return spans, counts, main / nrows, overhead
+
+
+def baseline_ids(tb):
+    """One integer per row for (ANTENNA1, ANTENNA2, DATA_DESC_ID), read a column at a time."""
+    import numpy as np
+    ids = tb.getcol("DATA_DESC_ID").astype(np.int64) << 40
+    ids |= tb.getcol("ANTENNA1").astype(np.int64) << 20
+    ids |= tb.getcol("ANTENNA2").astype(np.int64)
+    return ids
 
 
 def folder_bytes(path, skip=()):

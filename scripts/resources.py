@@ -30,7 +30,7 @@ CASA_MB = 160            # python + casatools + an open MS
 RESTORE_MB = 210         # restore also plots the peak residuals (matplotlib)
 CF_FILL_MB = 1360        # computing AW CFs: flat in the image size
 MARGIN = 1.25            # requested / expected
-ROW_BYTES = 64           # MSpartition, per row of the MS (its TIME column, sorted, counted)
+ROW_BYTES = 64           # MSpartition, per row of the MS (TIME, baseline ids, grouping: 57 measured)
 # Resident bytes per image pixel:
 GRID_BYTES = 64          # gridding, per gridded Taylor term (2 nterms - 1 for the PSF)
 DECONVOLVE_BYTES = 40    # minor cycle, per PSF Taylor term and scale

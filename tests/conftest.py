@@ -1,4 +1,5 @@
-"""Shared fixtures: one simulated MS, one CF cache and one tclean reference per session.
+"""Shared fixtures: one simulated MS, one CF cache and one tclean reference per session;
+and one real EVLA observation (scripts/realdata.py), imported and calibrated once.
 
 Every imaging test works in its own run directory, made the way a user makes
 one: a copy of the project's Makefile, scripts, htc, dag and params, with
@@ -16,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
 PYTHON = sys.executable
+REAL_CACHE = Path(os.environ.get("IMAGING_TEST_CACHE",
+                                  Path.home() / ".cache" / "imaging-tests"))  # the UVFITS file
 STANDARD = {"gridder": "standard", "cfcache": "", "wbawp": False, "conjbeams": False,
             "aterm": False}  # overrides for a gridder without CFs
 
@@ -154,3 +157,24 @@ def references(session_dir, sim_ms, shared, cf_run):
              sim_ms, folder / "ref", *extra], cwd=folder)
         refs[gridder] = folder / "ref"
     return refs
+
+
+@pytest.fixture(scope="session")
+def real_ms(session_dir):
+    """The real EVLA observation (scripts/realdata.py) imported into an MS, and the digest
+    it must keep: no test may modify it."""
+    uvfits = run([PYTHON, ROOT / "scripts" / "realdata.py", "fetch", REAL_CACHE],
+                 cwd=session_dir).stdout.strip().splitlines()[-1]
+    ms = session_dir / "day2_evla.ms"
+    run([PYTHON, ROOT / "scripts" / "realdata.py", "import", uvfits, ms], cwd=session_dir)
+    return ms, folder_digest(ms)
+
+
+@pytest.fixture(scope="session")
+def calibrated_ms(session_dir, real_ms):
+    """A calibrated, partly flagged copy of the real MS (CORRECTED_DATA), made once."""
+    ms, digest = real_ms
+    copy = session_dir / "day2_evla_calibrated.ms"
+    run([PYTHON, ROOT / "scripts" / "realdata.py", "calibrate", ms, copy], cwd=session_dir)
+    assert folder_digest(ms) == digest, "calibrating the copy modified the original MS"
+    return copy

@@ -88,10 +88,10 @@ def test_rerun_keeps_finished_subms(partitioned):
 
 # ---- the plan, on integrations laid out by hand
 def test_plan_balances_whole_integrations():
-    times, counts = list(range(10)), [100] * 10
+    counts = [100] * 10
     # 10 integrations of 100 rows of 10 bytes, 500 bytes of sub-tables:
     # 4000 bytes hold 3 integrations (3500) -> 4 parts of 3,2,3,2 or similar
-    ranges = dagutils.plan_partitions(times, counts, 10, 500, 4000)
+    ranges = dagutils.plan_partitions(counts, 10, 500, 4000)
     assert len(ranges) == 4
     assert ranges[0][0] == 0 and ranges[-1][1] == 9
     assert all(a[1] + 1 == b[0] for a, b in zip(ranges, ranges[1:]))
@@ -99,16 +99,54 @@ def test_plan_balances_whole_integrations():
 
 
 def test_plan_one_part_when_it_fits():
-    assert dagutils.plan_partitions([0, 1], [5, 5], 10, 0, 100) == [(0, 1)]
+    assert dagutils.plan_partitions([5, 5], 10, 0, 100) == [(0, 1)]
+
+
+def test_plan_keeps_below_the_rows_a_written_sub_ms_showed_too_many():
+    """The estimate allows 3 integrations of 100 rows per part; written sub-MSes of 300
+    rows were too large (max_rows = 299): parts of at most 2 integrations, 5 of them."""
+    ranges = dagutils.plan_partitions([100] * 10, 10, 500, 4000, max_rows=299)
+    assert [dagutils.rows([100] * 10, r) for r in ranges] == [200] * 5
 
 
 def test_plan_refuses_size_below_one_integration():
     with pytest.raises(dagutils.PartitionError, match="maxsubmssize"):
-        dagutils.plan_partitions([0, 1], [100, 100], 10, 500, 1000)
+        dagutils.plan_partitions([100, 100], 10, 500, 1000)
 
 
 def test_time_bounds_separate_neighbours():
-    assert dagutils.time_bounds([0.0, 10.0, 20.0], (1, 1)) == (5.0, 15.0)
+    assert dagutils.time_bounds([(0.0, 0.0), (10.0, 10.0), (20.0, 20.0)], (1, 1)) == (5.0, 15.0)
+
+
+def test_time_bounds_lie_between_jittered_integrations():
+    """Halfway from the last time of one integration to the first of the next."""
+    spans = [(0.0, 1.5), (10.0, 10.04), (19.94, 20.0)]
+    assert dagutils.time_bounds(spans, (1, 1)) == (5.75, 14.99)
+
+
+def test_integrations_group_jittered_times():
+    """Three baselines, three 10 s integrations; each baseline's TIME jitters by up to
+    1.5 s and INTERVAL (0.04 s) is wrong, as in the real EVLA data: three groups by hand."""
+    times = np.array([0.0, 0.5, 1.5, 10.0, 10.04, 9.96, 20.0, 20.0, 19.94])
+    baselines = np.array([1, 2, 3] * 3)
+    spans, counts = dagutils.integrations(times, baselines, 0.04)
+    assert spans == [(0.0, 1.5), (9.96, 10.04), (19.94, 20.0)]
+    assert counts == [3, 3, 3]
+
+
+def test_integrations_across_a_scan_gap():
+    """Two baselines, 10 s integrations in two scans 280 s apart: the median step per
+    baseline stays 10 s, so each of the five integrations is its own group."""
+    starts = [0.0, 10.0, 20.0, 300.0, 310.0]
+    times = np.repeat(starts, 2) + np.tile([0.0, 0.3], 5)
+    spans, counts = dagutils.integrations(times, np.tile([1, 2], 5), 0.04)
+    assert spans == [(t, t + 0.3) for t in starts] and counts == [2] * 5
+
+
+def test_integrations_trust_interval_when_baselines_do_not_repeat():
+    """One row per baseline: the median step is unknown; INTERVAL (10 s) rules."""
+    spans, counts = dagutils.integrations(np.array([0.0, 0.3, 10.0]), np.array([1, 2, 3]), 10.0)
+    assert (spans, counts) == ([(0.0, 0.3), (10.0, 10.0)], [2, 1])
 
 
 def test_size_below_one_integration_stops_with_the_parameter(session_dir, shared):
@@ -119,3 +157,20 @@ def test_size_below_one_integration_stops_with_the_parameter(session_dir, shared
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("MSpartition: maxsubmssize = ")
     assert not (rundir / "products" / "subms").exists()
+
+
+def disk_bytes(folder):
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("size", [2_000_000, 4_000_000])
+def test_sub_ms_sizes_on_disk_stay_within_maxsubmssize(session_dir, shared, sim_ms, size):
+    """Small sizes, where the tables' fixed costs and tile padding weigh most (at 4 MB the
+    first plan's sub-MSes of 8 integrations took 4.08 MB on disk): every sub-MS written,
+    measured file by file, is at most maxsubmssize, and together they hold every row."""
+    rundir = new_run(session_dir / f"small_{size}", {**shared, "maxsubmssize": size})
+    run([PYTHON, "scripts/MSpartition.py"], cwd=rundir)
+    subms = sorted((rundir / "products" / "subms").glob("*.ms"))
+    assert len(subms) > 1
+    assert max(disk_bytes(ms) for ms in subms) <= size
+    assert sum(len(columns(ms)["TIME"]) for ms in subms) == len(columns(sim_ms)["TIME"])
