@@ -13,7 +13,6 @@ try finished (same plan) are kept.
 """
 import os
 import shutil
-import sys
 
 import dagutils
 import parameters
@@ -93,7 +92,4 @@ def make_part(vis, times, counts, r, k, tarred):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (dagutils.PartitionError, parameters.ParameterError) as e:
-        sys.exit(f"MSpartition: {e}")
+    dagutils.run_stage("MSpartition", main)
