@@ -1,19 +1,27 @@
 """PRE script of the first node: check that the run can start, write resources.
 
-Stops the DAG before any job with a clear message if params/imaging.py is
-invalid or products/ holds the products of other parameters (a re-run
-continues only the same run).  (The CF cache is the DAG's own stage, CFs.)  Records the parameters in products/params.json and writes
+Stops the DAG before any job with a clear message (and dagutils.INPUT_EXIT)
+if params/imaging.py is invalid, a value does not fit the MS (checks.py), a
+job would need more memory than where it runs (this machine, or with --pool
+the pool's largest slot), CASA's imager cannot define the image, or products/
+holds the products of other parameters (a re-run continues only the same
+run).  (The CF cache is the DAG's own stage, CFs.)  Records the parameters in products/params.json and writes
 products/resources/<kind>.htc, the request_* commands each job kind's .htc
 file includes.
 """
 import json
 import os
+import shutil
 import sys
+import tempfile
 
+import casaenv  # noqa: F401  (before synthesis: the offline CASA set-up)
 import cfcache
+import checks
 import dagutils
 import parameters
 import resources
+import synthesis
 import transfer
 
 RESOURCES = "products/resources"
@@ -22,20 +30,41 @@ RECORD = dagutils.PARAMS_RECORD
 HARMLESS = {"jobresources"}
 
 
-def main():
+def main(pool=False):
+    """pool: the jobs will run on a pool (`make submit`, or under condor_dagman), not
+    on this machine (`make run`): their memory is checked against its slots."""
     try:
         params = parameters.load()
         check_same_run(params)
         parameters.check_selection(params)     # (first: a wrong spw is named as such, not as
-        check_shared_cfcache(params)           # a shared CF cache made for another spw)
+        checks.check_ms(params)                # a shared CF cache made for another spw)
+        requests = job_requests(params)
+        if notice := checks.check_memory(params, requests, pool):
+            print(f"prepareRun: {notice}")
+        check_image(params)
+        check_shared_cfcache(params)
     except (parameters.ParameterError, RuntimeError) as e:
-        sys.exit(f"prepareRun: {e}")
+        print(f"prepareRun: {e}", file=sys.stderr)
+        sys.exit(dagutils.INPUT_EXIT)
     dagutils.write_json(RECORD, params)
-    for kind, requests in job_requests(params).items():
+    for kind, requests in requests.items():
         dagutils.write_text_atomic(resources_path(kind), resources_htc(kind, requests, params))
     if transfer.enabled(params):
         transfer.pack_code()
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
+
+
+def check_image(params):
+    """The image CASA's imager defines on the whole MS (the coordinate system every
+    job images with; 0.15 s on the test MS): what CASA rejects that checks.py does
+    not foresee is refused here, in CASA's words, before any job."""
+    scratch = tempfile.mkdtemp(prefix="prepareRun-", dir=".")
+    try:
+        synthesis.image_coordinates(params, os.path.join(scratch, "image"))
+    except RuntimeError as e:
+        raise parameters.ParameterError(f"CASA cannot define the image: {' '.join(str(e).split())}")
+    finally:
+        shutil.rmtree(scratch)
 
 
 def check_same_run(params):
@@ -88,4 +117,5 @@ def resources_htc(kind, requests, params):
 
 
 if __name__ == "__main__":
-    main()
+    # `make submit` says --pool; condor_dagman's scripts inherit its _CONDOR_DAGMAN_LOG
+    main(pool="--pool" in sys.argv[1:] or "_CONDOR_DAGMAN_LOG" in os.environ)

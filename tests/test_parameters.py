@@ -3,11 +3,13 @@
 Bad values are those tclean itself rejects (its own schema and validator) or
 that the decomposition cannot honour; each error names the parameter.
 """
+import ast
 import json
 import os
 
 import pytest
 
+import checks
 import parameters
 from conftest import PYTHON, ROOT, new_run, run
 
@@ -60,6 +62,60 @@ def test_parameters_not_set_take_tclean_defaults(params_file):
 def test_bad_value_names_the_parameter(params_file, line, name):
     with pytest.raises(parameters.ParameterError, match=name):
         parameters.load(params_file(line))
+
+
+# Quantities tclean's schema lets through as any string or number, refused here by what
+# CASA's quanta make of them; the message names the parameter, the value and the form.
+@pytest.mark.parametrize("line, says", [
+    ("cell = 'abc'", "cell = 'abc': not an angle"),
+    ("cell = ['6arcsec', '6Jy']", "cell = ['6arcsec', '6Jy']: not an angle"),
+    ("cell = ['1arcsec', '1arcsec', '1arcsec']", "not an angle"),
+    ("threshold = '0.01Jansky'", "threshold = '0.01Jansky': not a flux density; give a number "
+                                 "(Jy) or a number with a unit such as '0.01Jy' or '10mJy'"),
+    ("threshold = '10arcsec'", "threshold = '10arcsec': not a flux density"),
+    ("noise = '1.0Jansky'", "noise = '1.0Jansky': not a flux density"),
+    ("reffreq = '3.0GHzz'", "reffreq = '3.0GHzz': not a frequency"),
+    ("reffreq = '3.0'", "reffreq = '3.0': not a frequency"),
+    ("uvtaper = ['10arcsek']", "uvtaper = ['10arcsek']: not a taper"),
+    ("uvtaper = ['10arcsec', '5arcsec', '10Jy']", "not a taper"),
+    ("restoringbeam = ['10arcsec', 'wide']", "restoringbeam = ['10arcsec', 'wide']: not a beam"),
+    ("restoringbeam = 'largest'", "restoringbeam = 'largest': not a beam"),
+    ("nsigma = -1.0", "nsigma = -1.0: must be >= 0"),
+    ("phasecenter = 'J2000 25h00m00 +95d00m00'", "the longitude 25h00m00 is not within 0 to 24h"),
+    ("phasecenter = 'J2000 19h59m28 +95d00m00'", "the latitude +95d00m00 is not within -90 to +90"),
+    ("phasecenter = 'J2000 foo'", "phasecenter = 'J2000 foo': "),
+    ("phasecenter = 'J2001 19h59m28 +40d00m00'", "'J2001' is not a direction frame"),
+    ("phasecenter = 'NGC1234'", "phasecenter = 'NGC1234': the MS has no field NGC1234"),
+    ("phasecenter = 5", "phasecenter = 5: the MS has no field 5"),
+    ("phasecenter = -1", "phasecenter = -1: the MS has no field -1"),
+    ("phasecenter = '5'", "phasecenter = '5': the MS has no field 5"),
+    ("psfphasecenter = 'J2000 foo'", "psfphasecenter = 'J2000 foo': "),
+])
+def test_quantity_that_casa_cannot_read_names_the_parameter_and_the_form(params_file, line, says):
+    with pytest.raises(parameters.ParameterError) as refused:
+        checks.check_ms(parameters.load(params_file(line)))
+    assert says in str(refused.value)
+
+
+@pytest.mark.parametrize("line", [
+    "cell = '6arcsec'", "cell = ['6arcsec', '5arcsec']", "cell = 6", "cell = [6.0, 6.0]",
+    "cell = '0.1arcmin'", "threshold = '0.01Jy'", "threshold = '10mJy'", "threshold = 0.01",
+    "threshold = '0.01Jy/beam'", "threshold = 0", "noise = '2mJy'", "reffreq = '3.0GHz'",
+    "reffreq = '3000MHz'", "reffreq = ''", "uvtaper = ['10arcsec']",
+    "uvtaper = ['5klambda', '3klambda', '10deg']", "uvtaper = ['']", "uvtaper = []",
+    "restoringbeam = ''", "restoringbeam = 'common'", "restoringbeam = ['10arcsec']",
+    "restoringbeam = ['10arcsec', '8arcsec', '30deg']", "nsigma = 4.5",
+    "phasecenter = ''", "phasecenter = 0", "phasecenter = '0'", "phasecenter = 'CTB80'",
+    "phasecenter = 'J2000 19h53m20s +32d55m00s'", "phasecenter = 'J2000 19:53:20 +32.55.00'",
+    "phasecenter = '19h53m20s +32d55m00s'", "phasecenter = 'GALACTIC 68.5deg 2.7deg'",
+    "phasecenter = 'J2000 -10deg -89.5deg'", "spw = '0:0~3'", "spw = '0~1:1~2,3'",
+])
+def test_every_form_casa_reads_passes(params_file, line):
+    p = parameters.load(params_file(line))
+    checks.check_ms(p)
+    name, value = line.split(" = ", 1)
+    assert parameters.as_list(p[name]) == parameters.as_list(ast.literal_eval(value))  # (tclean makes
+    # a list of a single cell)
 
 
 def test_unknown_name_suggests_the_tclean_name(params_file):
