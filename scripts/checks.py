@@ -43,6 +43,7 @@ DIRECTION_FORM = ("a field id or name of the MS, or a direction such as "
 
 
 def quanta():
+    """CASA's quanta tool (units and quantities, as CASA's C++ parses them)."""
     import casaenv  # noqa: F401
     from casatools import quanta as qa
     return qa()
@@ -192,13 +193,15 @@ def check_ms(params):
 def check_field(name, value, fields):
     """A phase centre given as a field id (number) or a field name must be in the MS."""
     text = str(value).strip()
+    known = ", ".join(f"{i} {f}" for i, f in enumerate(fields))
     if isinstance(value, int) or text.isdigit():
         if not 0 <= int(text) < len(fields):
-            refuse(name, value, f"the MS has no field {text} (fields: "
-                   + ", ".join(f"{i} {f}" for i, f in enumerate(fields)) + f"); give {DIRECTION_FORM}")
-    elif text and len(text.split()) == 1 and text not in fields + frames()[1] + ["TRACKFIELD"]:
-        refuse(name, value, f"the MS has no field {text} (fields: {', '.join(fields)}) and "
-               f"it is no direction; give {DIRECTION_FORM}")
+            refuse(name, value, f"the MS has no field {text} (fields: {known}); "
+                   f"give {DIRECTION_FORM}")
+    elif (text and len(text.split()) == 1 and text not in fields
+          and text.upper() not in frames()[1] + ["TRACKFIELD"]):
+        refuse(name, value, f"the MS has no field {text} (fields: {known}) and it is no "
+               f"direction; give {DIRECTION_FORM}")
 
 
 def check_channels(params):
@@ -234,7 +237,6 @@ def casa_log():
         finally:
             lines += open(tmp.name).read().splitlines() if os.path.exists(tmp.name) else []
             sink.setlogfile(previous)
-
 
 
 def check_aperture(params, md, spws):
@@ -295,15 +297,37 @@ def check_memory(params, requests, pool=False):
         name = "jobresources" if overridden else "imsize"
         refuse(name, params[name], f"the largest job ({kind}) needs {need:.0f} MB of memory "
                f"({'jobresources' if overridden else 'scripts/resources.py'}), more than "
-               f"{where}: {memory_advice(params, overridden, pool)}")
+               f"{where}: {memory_advice(params, overridden, pool, limit)}")
     return ""
 
 
-def memory_advice(params, overridden, pool):
+def memory_advice(params, overridden, pool, limit):
+    """What to change when a job needs more memory than `limit` MiB."""
     if overridden:
         return "ask for less in jobresources, or run where more memory is"
-    return ("give a smaller imsize (a larger cell covers the same field with fewer pixels)"
-            + ("" if pool else ", or submit to a pool with larger slots (make submit)"))
+    n = largest_imsize(params, limit)
+    fits = f"at most about [{n}, {n}]" if n else "none fits: run where more memory is"
+    return (f"give a smaller imsize ({fits}; a larger cell covers the same field with fewer "
+            "pixels)" + ("" if pool else ", or submit to a pool with larger slots (make submit)"))
+
+
+def largest_imsize(params, limit):
+    """The largest square imsize whose every job fits in `limit` MiB, by bisection over
+    resources.py's memory model (0 if none does)."""
+    import parameters
+    import resources
+    size = resources.sizes(params)
+
+    def fits(n):
+        p = {**params, "imsize": [n, n]}
+        cf = size["cf"] if os.path.isdir(p["cfcache"] or "") else resources.estimated_cf_bytes(p)
+        s = {**size, "pixels": n * n, "cf": cf}
+        return all(resources.memory_mb(k, p, s) <= limit for k in parameters.JOBKINDS)
+    lo, hi = 0, max(as_list(params["imsize"]))
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
 
 
 def local_memory():

@@ -82,6 +82,8 @@ REFUSED = [
     ({"spw": "0:0~500"}, None,
      "spw = '0:0~500': Channel 500 out of range for SPW 0 (valid range 0~3)"),
     ({"imsize": 100000}, None, "imsize = 100000: the largest job (allImagers) needs "),
+    ({"projection": "XYZ"}, None,       # (tclean's schema takes any string: CASA's imager not)
+     "CASA cannot define the image: Invalid Image Parameter set : Invalid projection code : XYZ"),
     ({}, "vla", "telescope name 'VLA'"),
     ({}, "lowfreq", "outside the bands CASA's AW-projection knows for the EVLA"),
 ]
@@ -119,7 +121,10 @@ def test_make_submit_asks_the_pool_for_its_largest_slot(session_dir, shared, tmp
             assert proc.returncode != 0    # = 4847 MB, requested in steps of 64 MB
             assert ("imsize = [4096, 4096]: the largest job (allImagers) needs 4864 MB of memory "
                     "(scripts/resources.py), more than the pool's largest slot (2048 MB, "
-                    "condor_status)") in proc.stderr, proc.stderr
+                    "condor_status): give a smaller imsize (at most about [") in proc.stderr, proc.stderr
+            largest = int(proc.stderr.split("at most about [")[1].split(",")[0])
+            # allImagers: 1.25 x (160 + (232 x n^2 + 6e6) / 2^20) <= 2048 for n <= 2579
+            assert largest == 2579
         else:
             assert proc.returncode == 0, proc.stderr
             assert "cannot ask the pool: condor_status is not on PATH" in proc.stdout + proc.stderr

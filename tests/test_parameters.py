@@ -85,7 +85,8 @@ def test_bad_value_names_the_parameter(params_file, line, name):
     ("phasecenter = 'J2000 19h59m28 +95d00m00'", "the latitude +95d00m00 is not within -90 to +90"),
     ("phasecenter = 'J2000 foo'", "phasecenter = 'J2000 foo': "),
     ("phasecenter = 'J2001 19h59m28 +40d00m00'", "'J2001' is not a direction frame"),
-    ("phasecenter = 'NGC1234'", "phasecenter = 'NGC1234': the MS has no field NGC1234"),
+    ("phasecenter = 'NGC1234'",
+     "phasecenter = 'NGC1234': the MS has no field NGC1234 (fields: 0 CTB80)"),
     ("phasecenter = 5", "phasecenter = 5: the MS has no field 5"),
     ("phasecenter = -1", "phasecenter = -1: the MS has no field -1"),
     ("phasecenter = '5'", "phasecenter = '5': the MS has no field 5"),
@@ -108,7 +109,8 @@ def test_quantity_that_casa_cannot_read_names_the_parameter_and_the_form(params_
     "phasecenter = ''", "phasecenter = 0", "phasecenter = '0'", "phasecenter = 'CTB80'",
     "phasecenter = 'J2000 19h53m20s +32d55m00s'", "phasecenter = 'J2000 19:53:20 +32.55.00'",
     "phasecenter = '19h53m20s +32d55m00s'", "phasecenter = 'GALACTIC 68.5deg 2.7deg'",
-    "phasecenter = 'J2000 -10deg -89.5deg'", "spw = '0:0~3'", "spw = '0~1:1~2,3'",
+    "phasecenter = 'J2000 -10deg -89.5deg'", "phasecenter = 'mars'", "spw = '0:0~3'",
+    "spw = '0~1:1~2,3'",
 ])
 def test_every_form_casa_reads_passes(params_file, line):
     p = parameters.load(params_file(line))
