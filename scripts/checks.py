@@ -10,7 +10,8 @@ naming the parameter, the value and the form allowed.
 
     check_values(params)   no MS needed: every quantity parameter the DAG supports
                            (parameters.load calls it)
-    check_ms(params)       against the MS: phase centre, SPW channels, and for
+    check_ms(params)       against the MS: phase centre (a field, or a direction
+                           CASA reads), SPW channels, and for
                            gridder='awproject' the telescope name and the
                            frequencies CASA's aperture model knows (prepareRun)
     check_memory(params, requests, pool)  each job's request_memory against this
@@ -90,8 +91,6 @@ def check_values(params):
     check_beam(params["restoringbeam"])
     if params["nsigma"] < 0:
         refuse("nsigma", params["nsigma"], "must be >= 0 (0: no noise-based threshold)")
-    for name in ("phasecenter", "psfphasecenter"):
-        direction_syntax(name, params[name])
 
 
 def check_cell(cell):
@@ -136,7 +135,7 @@ def frames():
 
 def direction_syntax(name, value):
     """A phase centre that is neither a field (number, or a single word that may name
-    one: checked against the MS by check_fields) nor a readable direction."""
+    one: checked against the MS by check_field) nor a readable direction."""
     if value == "" or isinstance(value, int) or not str(value).split():
         return
     words = str(value).split()
@@ -144,7 +143,7 @@ def direction_syntax(name, value):
     if len(words) == 1 and (words[0].isdigit() or words[0].upper() in extra + ["TRACKFIELD"]):
         return
     if len(words) == 1:
-        return                                   # a field name: check_fields
+        return                                   # a field name: check_field
     if len(words) == 2 and words[0].upper() in normal:
         refuse(name, value, f"a frame and one angle; give {DIRECTION_FORM}")
     frame, lon, lat = words if len(words) == 3 else ["J2000", *words]
@@ -182,12 +181,20 @@ def check_ms(params):
     md.open(params["vis"])
     try:
         for name in ("phasecenter", "psfphasecenter"):
-            check_field(name, params[name], md.fieldnames())
+            check_direction(name, params[name], md.fieldnames())
         spws = check_channels(params)
         if params["gridder"] == "awproject":
             check_aperture(params, md, spws)
     finally:
         md.close()
+
+
+def check_direction(name, value, fields):
+    """A phase centre: a field of the MS (by name, which may hold spaces, or id), or a
+    direction CASA can read."""
+    if str(value).strip() not in fields:
+        direction_syntax(name, value)
+        check_field(name, value, fields)
 
 
 def check_field(name, value, fields):

@@ -120,6 +120,23 @@ def test_every_form_casa_reads_passes(params_file, line):
     # a list of a single cell)
 
 
+def test_a_field_name_with_a_space_is_a_phase_centre(params_file, tmp_path, sim_ms):
+    """A field named 'CTB 80' (two words, as a direction without its frame would be)
+    is the MS's field, not a direction; 'CTB 81' is neither."""
+    import shutil
+    from casatools import table
+    ms = tmp_path / "spaced.ms"
+    shutil.copytree(sim_ms, ms)
+    tb = table()
+    tb.open(str(ms / "FIELD"), nomodify=False)
+    tb.putcol("NAME", ["CTB 80"])
+    tb.close()
+    p = parameters.load(params_file(f"vis = {str(ms)!r}\nphasecenter = 'CTB 80'"))
+    checks.check_ms(p)
+    with pytest.raises(parameters.ParameterError, match="phasecenter = 'CTB 81': 'CTB' is not an angle"):
+        checks.check_ms({**p, "phasecenter": "CTB 81"})
+
+
 def test_unknown_name_suggests_the_tclean_name(params_file):
     with pytest.raises(parameters.ParameterError, match="did you mean 'niter'"):
         parameters.load(params_file("nitre = 5"))
