@@ -282,12 +282,10 @@ MEMORY_UNITS = {"": 1, "K": 2**-10, "M": 1, "G": 2**10, "T": 2**20}   # HTCondor
 
 def memory_mb(request):
     """MiB in an HTCondor request_memory value (a number is MB; units K, M, G, T with
-    or without B are binary, as condor_submit reads them)."""
+    or without B are binary, as condor_submit reads them); 0 for an expression
+    (`jobresources` may give one, e.g. ifThenElse(...)): HTCondor evaluates it."""
     m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)B?\s*", str(request), re.I)
-    if not m:
-        raise ParameterError(f"jobresources: request_memory = {request!r} is not a size such "
-                             "as '2048MB' or '8GB'")
-    return float(m.group(1)) * MEMORY_UNITS[m.group(2).upper()]
+    return float(m.group(1)) * MEMORY_UNITS[m.group(2).upper()] if m else 0
 
 
 def check_memory(params, requests, pool=False):

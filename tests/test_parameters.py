@@ -137,6 +137,14 @@ def test_a_field_name_with_a_space_is_a_phase_centre(params_file, tmp_path, sim_
         checks.check_ms({**p, "phasecenter": "CTB 81"})
 
 
+@pytest.mark.parametrize("value, mib", [("2048MB", 2048), ("8GB", 8192), (4096, 4096),
+                                          ("1.5 G", 1536), ("ifThenElse(MemoryUsage > 1, 2, 3)", 0)])
+def test_request_memory_in_condor_submits_units(value, mib):
+    """condor_submit's request_memory: a bare number is MB, K/M/G/T (with or without B)
+    are binary units; an expression is HTCondor's to evaluate (not checked: 0)."""
+    assert checks.memory_mb(value) == mib
+
+
 def test_unknown_name_suggests_the_tclean_name(params_file):
     with pytest.raises(parameters.ParameterError, match="did you mean 'niter'"):
         parameters.load(params_file("nitre = 5"))
