@@ -276,6 +276,39 @@ def aperture_advice(name, vis, spw, freq, bands):
             f"GHz, outside {where} ({table} GHz): {fix}")
 
 
+# ---------------------------------------------------------------- the image's mask
+MASK_FORM = ("give a CRTF region such as 'circle[[19h59m28.5s, +40d44m01.5s], 30arcsec]', "
+             "a CRTF file or a mask image")
+
+
+def check_mask(params, csys):
+    """usemask='user': each mask, unless a mask image, must be a region CASA's region
+    parser reads on the image (csys: the coordinate system CASA's imager defines).
+    tclean only logs a SEVERE error for one it cannot read and deconvolves without it."""
+    if params["usemask"] != "user":
+        return
+    for mask in (m for m in as_list(params["mask"]) if m and not os.path.isdir(m)):
+        try:
+            read_region(mask, params, csys)
+        except RuntimeError as e:
+            why = " ".join(str(e).split()).split(" ... thrown by")[0].removeprefix("Exception: ")
+            refuse("mask", params["mask"], f"CASA cannot read {mask!r} as a region ({why}); "
+                   f"{MASK_FORM}")
+
+
+def read_region(mask, params, csys):
+    """CASA's reading of a CRTF region (text, or a file of it) on the image's axes."""
+    import casaenv  # noqa: F401
+    from casatools import coordsys, regionmanager
+    cs = coordsys()
+    cs.fromrecord(csys)
+    nx, *ny = as_list(params["imsize"])
+    shape = [nx, ny[0] if ny else nx, len(cs.stokes()), 1]
+    rg = regionmanager()
+    with casa_log():                       # (its SEVERE lines: the message says it)
+        read = rg.fromtextfile if os.path.isfile(mask) else rg.fromtext
+        read(mask, shape, csys)
+
 # ---------------------------------------------------------------- memory
 MEMORY_UNITS = {"": 1, "K": 2**-10, "M": 1, "G": 2**10, "T": 2**20}   # HTCondor's: MiB
 

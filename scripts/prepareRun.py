@@ -57,14 +57,16 @@ def main(pool=False):
 def check_image(params):
     """The image CASA's imager defines on the whole MS (the coordinate system every
     job images with; 0.15 s on the test MS): what CASA rejects that checks.py does
-    not foresee is refused here, in CASA's words, before any job."""
+    not foresee is refused here, in CASA's words, before any job; then the mask is
+    read on it."""
     scratch = tempfile.mkdtemp(prefix="prepareRun-", dir=".")
     try:
-        synthesis.image_coordinates(params, os.path.join(scratch, "image"))
+        csys = synthesis.image_coordinates(params, os.path.join(scratch, "image"))
     except RuntimeError as e:
         raise parameters.ParameterError(f"CASA cannot define the image: {' '.join(str(e).split())}")
     finally:
         shutil.rmtree(scratch)
+    checks.check_mask(params, csys["coordsys"])
 
 
 def check_same_run(params):

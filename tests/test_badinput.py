@@ -84,6 +84,9 @@ REFUSED = [
     ({"imsize": 100000}, None, "imsize = 100000: the largest job (allImagers) needs "),
     ({"projection": "XYZ"}, None,       # (tclean's schema takes any string: CASA's imager not)
      "CASA cannot define the image: Invalid Image Parameter set : Invalid projection code : XYZ"),
+    ({"mask": "circle[[32pix, 32pix], 5pi"}, None,     # (tclean logs it, then cleans nothing)
+     "mask = 'circle[[32pix, 32pix], 5pi': CASA cannot read 'circle[[32pix, 32pix], 5pi' as a "
+     "region (line# 1: Illegal circle specification [[32pix, 32pix], 5pi."),
     ({}, "vla", "telescope name 'VLA'"),
     ({}, "lowfreq", "outside the bands CASA's AW-projection knows for the EVLA"),
 ]

@@ -145,6 +145,22 @@ def test_request_memory_in_condor_submits_units(value, mib):
     assert checks.memory_mb(value) == mib
 
 
+def test_mask_is_read_as_casa_reads_regions(params_file, tmp_path):
+    """usemask='user': a CRTF region as text or in a file passes, one CASA's region
+    parser cannot read is refused with its reason (tclean would only log it)."""
+    import synthesis
+    p = parameters.load(params_file(""))
+    csys = synthesis.image_coordinates(p, str(tmp_path / "image"))["coordsys"]
+    good, bad = tmp_path / "good.crtf", tmp_path / "bad.crtf"
+    good.write_text("#CRTFv0\ncircle[[19h53m20s, +32d55m00s], 60arcsec]\n")
+    bad.write_text("#CRTFv0\ncircle[[32pix, 32pix], 5pi\n")
+    for mask in ("", "box[[10pix, 10pix], [60pix, 60pix]]", str(good), [str(good)]):
+        checks.check_mask({**p, "mask": mask}, csys)
+    with pytest.raises(parameters.ParameterError,
+                       match="line# 2: Illegal circle specification .*give a CRTF region"):
+        checks.check_mask({**p, "mask": str(bad)}, csys)
+
+
 def test_unknown_name_suggests_the_tclean_name(params_file):
     with pytest.raises(parameters.ParameterError, match="did you mean 'niter'"):
         parameters.load(params_file("nitre = 5"))
