@@ -284,7 +284,8 @@ MASK_FORM = ("give a CRTF region such as 'circle[[19h59m28.5s, +40d44m01.5s], 30
 def check_mask(params, csys):
     """usemask='user': each mask, unless a mask image, must be a region CASA's region
     parser reads on the image (csys: the coordinate system CASA's imager defines).
-    tclean only logs a SEVERE error for one it cannot read and deconvolves without it."""
+    For one it cannot read tclean only logs a SEVERE error, then cleans nothing (its
+    mask is empty: seen with 'circle[[32pix, 32pix], 5pi', model all 0)."""
     if params["usemask"] != "user":
         return
     for mask in (m for m in as_list(params["mask"]) if m and not os.path.isdir(m)):
