@@ -4,7 +4,8 @@
 
 Every row goes to exactly one sub-MS and no integration is split.  Writes the
 sub-MSes, the plan products/partitions.json, the image coordinates the whole MS
-defines (products/coordsys.pickle, for every gridding job) and, last, the gridding sub-DAG
+defines (products/coordsys.pickle, for every gridding job; prepareRun makes it
+first, when it checks the parameters) and, last, the gridding sub-DAG
 products/allImagers.dag, with the DAGs of the later major cycles
 (products/cycle<c>.dag, products/majorCycles.dag).  Without a shared
 filesystem (sharedfs = False) it also writes each sub-MS as a tar, once, for
@@ -54,7 +55,12 @@ def with_selected_rows(ranges, times, chosen):
 
 
 def write_coordsys(params):
-    """The coordinate system the whole MS defines, which every gridding job images with."""
+    """The coordinate system the whole MS defines, which every gridding job images with:
+    prepareRun's, if it made it for the parameters the jobs read (params.json not older
+    than params/imaging.py), else made here."""
+    if os.path.isfile(dagutils.COORDSYS) and not dagutils.newer(parameters.DEFAULT_FILE,
+                                                                dagutils.PARAMS_RECORD):
+        return
     scratch = dagutils.fresh_dir(os.path.join(dagutils.PRODUCTS, "coordsys.tmp"))
     dagutils.write_coordsys(synthesis.image_coordinates(params, os.path.join(scratch, "image")))
     shutil.rmtree(scratch)
