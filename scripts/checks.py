@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 
 from parameters import ParameterError, as_list
 
@@ -230,20 +229,20 @@ def check_channels(params):
 
 @contextlib.contextmanager
 def casa_log():
-    """Within the block CASA's log goes to a scratch file instead of the run's; the
-    list the block gets holds that file's lines once the block ends."""
+    """The lines CASA's log file gains within the block, in the list the block gets
+    once it ends.  (Read from the run's log file as CASA wrote it: pointing CASA's
+    global log elsewhere for the block made a later casatasks log call crash.)"""
     import casaenv  # noqa: F401
     from casatools import logsink
-    sink, lines = logsink(), []
-    sink.setglobal(True)
-    previous = sink.logfile()
-    with tempfile.NamedTemporaryFile("r", suffix=".log") as tmp:
-        sink.setlogfile(tmp.name)
-        try:
-            yield lines
-        finally:
-            lines += open(tmp.name).read().splitlines() if os.path.exists(tmp.name) else []
-            sink.setlogfile(previous)
+    path, lines = logsink().logfile(), []
+    start = os.path.getsize(path) if os.path.exists(path) else 0
+    try:
+        yield lines
+    finally:
+        if os.path.exists(path):
+            with open(path, errors="replace") as f:
+                f.seek(start)
+                lines += f.read().splitlines()
 
 
 def check_aperture(params, md, spws):
