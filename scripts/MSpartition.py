@@ -58,8 +58,8 @@ def write_coordsys(params):
     """The coordinate system the whole MS defines, which every gridding job images with:
     prepareRun's, if it made it for the parameters the jobs read (params.json not older
     than params/imaging.py), else made here."""
-    if os.path.isfile(dagutils.COORDSYS) and not dagutils.newer(parameters.DEFAULT_FILE,
-                                                                dagutils.PARAMS_RECORD):
+    made = [dagutils.COORDSYS, dagutils.PARAMS_RECORD]
+    if all(map(os.path.isfile, made)) and not dagutils.newer(parameters.DEFAULT_FILE, made[1]):
         return
     scratch = dagutils.fresh_dir(os.path.join(dagutils.PRODUCTS, "coordsys.tmp"))
     dagutils.write_coordsys(synthesis.image_coordinates(params, os.path.join(scratch, "image")))
