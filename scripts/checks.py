@@ -14,6 +14,8 @@ naming the parameter, the value and the form allowed.
                            CASA reads), SPW channels, and for
                            gridder='awproject' the telescope name and the
                            frequencies CASA's aperture model knows (prepareRun)
+    check_mask(params, csys)  usemask='user': the mask read by CASA's region parser
+                           on the image CASA's imager defines (prepareRun)
     check_memory(params, requests, pool)  each job's request_memory against this
                            machine's memory or the pool's largest slot (prepareRun)
 """
@@ -77,7 +79,8 @@ def refuse(name, value, why):
 
 # ---------------------------------------------------------------- quantities (no MS)
 def check_values(params):
-    """Every quantity parameter of tclean the DAG uses, read as CASA reads it."""
+    """Every quantity parameter of tclean the DAG uses, read as CASA reads it (the
+    phase centres, which may name a field, are check_ms')."""
     check_cell(params["cell"])
     for name in ("threshold", "noise"):
         if not conforms(params[name], FLUX):
@@ -103,7 +106,7 @@ def check_cell(cell):
 
 def check_taper(taper):
     """uvtaper: up to three strings, major and minor axis (an angle on the sky or a
-    uv distance such as '5klambda'; a bare number is lambda) and position angle."""
+    uv distance such as '5klambda'; or a bare number) and position angle."""
     terms = [t for t in as_list(taper) if t != ""]
     axes_ok = all(conforms(t, ["arcsec", "lambda"]) for t in terms[:2])
     if len(terms) > 3 or not axes_ok or not all(conforms(t, ["deg"]) for t in terms[2:]):
