@@ -57,7 +57,7 @@ newrun:
 ## nodes' Python: make submit IMAGING_PYTHON=/path/to/python)
 submit: setup
 	@command -v condor_submit_dag >/dev/null || { echo "make submit: condor_submit_dag is not on PATH: run on an HTCondor access point (or see make pool)" >&2; exit 1; }
-	scripts/runjob prepareRun.py --before-dag
+	scripts/runjob prepareRun.py --before-dag --pool
 	condor_submit_dag -include_env IMAGING_PYTHON dag/condor_imaging.dag
 
 ## bench: the DAG (1, 2 and 4 sub-MSes) against monolithic tclean on a BENCH_HOURS-hour

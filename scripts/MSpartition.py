@@ -8,7 +8,8 @@ every sub-MS written is at most maxsubmssize on disk (measured; the plan is made
 again when the estimate fell short).  Writes the
 sub-MSes, the plan products/partitions.json (with the identity of the partition
 stage, identity.py), the image coordinates the whole MS defines
-(products/coordsys.pickle, for every gridding job) and, last, the gridding
+(products/coordsys.pickle, for every gridding job; prepareRun makes it first,
+when it checks the parameters) and, last, the gridding
 sub-DAG products/allImagers.dag.  (The DAGs of the later major cycles are
 written when they are due, by nextCycles.py.)  Without a shared filesystem
 (sharedfs = False) it also writes each sub-MS as a tar, once, for the jobs to
@@ -20,7 +21,6 @@ import bisect
 import math
 import os
 import shutil
-import sys
 
 import dagutils
 import identity
@@ -134,7 +134,10 @@ def holds_any(sorted_times, first, last):
 
 
 def write_coordsys(params):
-    """The coordinate system the whole MS defines, which every gridding job images with."""
+    """The coordinate system the whole MS defines, which every gridding job images with:
+    prepareRun's, if it made it for this run's inputs, else made here."""
+    if dagutils.coordsys_digest() == identity.digest(params, "gridding"):
+        return
     scratch = dagutils.fresh_dir(os.path.join(dagutils.PRODUCTS, "coordsys.tmp"))
     csys = synthesis.image_coordinates(params, os.path.join(scratch, "image"))
     dagutils.write_coordsys(csys, params)
@@ -162,7 +165,4 @@ def make_part(vis, spans, counts, r, k, tarred):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (dagutils.PartitionError, parameters.ParameterError) as e:
-        sys.exit(f"MSpartition: {e}")
+    dagutils.run_stage("MSpartition", main)

@@ -64,4 +64,4 @@ def psf_image(params):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    dagutils.run_stage("addImages", main, *sys.argv[1:])

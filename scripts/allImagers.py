@@ -94,4 +94,4 @@ def grid_part(params, subms, final, grid, model=None, weight=None, stage="griddi
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    dagutils.run_stage("allImagers", main, *sys.argv[1:])

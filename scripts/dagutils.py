@@ -28,6 +28,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 
 import identity
 import parameters
@@ -38,14 +39,35 @@ PLAN = os.path.join(PRODUCTS, "partitions.json")
 MAJORCYCLES = os.path.join(PRODUCTS, "majorCycles.dag")
 CFFILL = os.path.join(PRODUCTS, "cfFill.dag")
 WEIGHTS = os.path.join(PRODUCTS, "weights")
-COORDSYS = os.path.join(PRODUCTS, "coordsys.pickle")   # the image's coordinates (MSpartition)
+COORDSYS = os.path.join(PRODUCTS, "coordsys.pickle")   # the image's coordinates (prepareRun)
 PARAMS_RECORD = os.path.join(PRODUCTS, "params.json")  # the parameters prepareRun validated
 GRIDDING_RETRIES = 2
 SKIP_EXIT = 99
+# A job that stops on a parameter or input error exits with this (sysexits' EX_DATAERR);
+# every RETRY line says UNLESS-EXIT it: trying again cannot help.
+INPUT_EXIT = 65
 
 
 class PartitionError(ValueError):
     """The MS cannot be split as asked; the message names the parameter."""
+
+
+INPUT_ERRORS = (parameters.ParameterError, PartitionError)
+
+
+def run_stage(stage, main, *args):
+    """Run a stage script's main; a parameter or input error (INPUT_ERRORS) ends it with
+    its message and INPUT_EXIT, so DAGMan does not retry it (RETRY ... UNLESS-EXIT)."""
+    try:
+        return main(*args)
+    except INPUT_ERRORS as e:
+        print(f"{stage}: {e}", file=sys.stderr)
+        sys.exit(INPUT_EXIT)
+
+
+def retry(node, times):
+    """A node's RETRY line: retried on failure, unless it stopped on its input."""
+    return f"RETRY {node} {times} UNLESS-EXIT {INPUT_EXIT}"
 
 
 # ---------------------------------------------------------------- names
@@ -410,7 +432,7 @@ def gridding_subdag(plan, cycle=0, density=False, transfer=False):
         node = f"allImagers_c{cycle}_{p['part']}"
         lines += [f"JOB {node} htc/allImagers.htc",
                   f'VARS {node} part="{p["part"]}" subms="{p["subms"]}" cycle="{cycle}"',
-                  f"RETRY {node} {GRIDDING_RETRIES}",
+                  retry(node, GRIDDING_RETRIES),
                   *staging(transfer, node, "allImagers.py", p["part"], p["subms"], cycle), ""]
     return "\n".join(lines) + (density_nodes(plan, cycle, transfer) if density else "")
 
@@ -423,10 +445,10 @@ def density_nodes(plan, cycle, transfer=False):
     for node, p in zip(weights, plan["parts"]):
         lines += [f"JOB {node} htc/weightDensity.htc",
                   f'VARS {node} mode="part" part="{p["part"]}" subms="{p["subms"]}"',
-                  f"RETRY {node} {GRIDDING_RETRIES}",
+                  retry(node, GRIDDING_RETRIES),
                   *staging(transfer, node, "weightDensity.py", "part", p["part"], p["subms"]), ""]
     lines += ["JOB weightsSum htc/weightDensity.htc", 'VARS weightsSum mode="sum"',
-              "RETRY weightsSum 1", *staging(transfer, "weightsSum", "weightDensity.py", "sum"), "",
+              retry("weightsSum", 1), *staging(transfer, "weightsSum", "weightDensity.py", "sum"), "",
               f"PARENT {' '.join(weights)} CHILD weightsSum",
               f"PARENT weightsSum CHILD {' '.join(gridding)}", ""]
     return "\n".join(lines)
@@ -439,10 +461,10 @@ def cycle_subdag(plan, cycle, transfer=False):
     lines = [gridding_subdag(plan, cycle, transfer=transfer),
              f"JOB {add} htc/addImages.htc",
              f'VARS {add} cycle="{cycle}"',
-             f"RETRY {add} 1", *staging(transfer, add, "addImages.py", cycle), "",
+             retry(add, 1), *staging(transfer, add, "addImages.py", cycle), "",
              f"JOB {deconvolve} htc/deconvolve.htc",
              f'VARS {deconvolve} cycle="{cycle}"',
-             f"RETRY {deconvolve} 1", *staging(transfer, deconvolve, "deconvolve.py", cycle), "",
+             retry(deconvolve, 1), *staging(transfer, deconvolve, "deconvolve.py", cycle), "",
              f"PARENT {' '.join(gridding)} CHILD {add}",
              f"PARENT {add} CHILD {deconvolve}", ""]
     return "\n".join(lines)
@@ -505,7 +527,7 @@ def cf_fill_dag(njobs):
     lines = ["# Written by scripts/makeCFs.py dry: the CF fill jobs, each into a folder of its own.", ""]
     for k in range(1, njobs + 1):
         lines += [f"JOB CFfill_{k} htc/makeCFs.htc", f'VARS CFfill_{k} mode="fill" part="{k}"',
-                  f"RETRY CFfill_{k} 1", ""]
+                  retry(f"CFfill_{k}", 1), ""]
     if njobs == 0:  # DAGMan wants at least one node
         lines.append("# The CF cache is up to date, or the gridder needs none.\n"
                      "JOB CFfill_none htc/makeCFs.htc NOOP")

@@ -84,4 +84,4 @@ def to_float(value):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    dagutils.run_stage("deconvolve", main, *sys.argv[1:])

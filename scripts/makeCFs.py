@@ -22,6 +22,7 @@ import sys
 import cfcache
 import dagutils
 import identity
+import parameters
 import synthesis
 import transfer
 
@@ -100,7 +101,7 @@ def merge(params):
         sys.exit(f"makeCFs merge: {len(empty)} CFs are not filled ({', '.join(empty[:4])} ...) in "
                  f"{merged}; the cache is not put in place")
     if why := cfcache.too_small_grid(params, merged):
-        sys.exit(f"makeCFs merge: {why}")
+        raise parameters.ParameterError(why)       # (INPUT_EXIT: not retried)
     final = os.path.normpath(params["cfcache"])
     with cfcache.locked(params):
         if cfcache.status(params) == "ok":      # another run sharing the cache made it meanwhile
@@ -116,4 +117,4 @@ def merge(params):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    dagutils.run_stage("makeCFs", main, *sys.argv[1:])

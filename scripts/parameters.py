@@ -62,6 +62,7 @@ class ParameterError(ValueError):
 
 def load(path=DEFAULT_FILE, rundir="."):
     """Read, merge with defaults and validate the parameters; return a dict."""
+    import checks      # (imports this module)
     given = read_assignments(path)
     check_names(given, path)
     params = {**defaults(), **given}
@@ -69,6 +70,7 @@ def load(path=DEFAULT_FILE, rundir="."):
     check_tclean_schema(params, path)
     check_supported(params, path)
     check_decomposition(params, path)
+    checks.check_values(params)
     params["cfcache"] = cfcache_name(params)
     return params
 

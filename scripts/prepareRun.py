@@ -1,17 +1,22 @@
 """Check that the run can start, and that what finished still fits; write resources.
 
-    prepareRun.py [--before-dag]
+    prepareRun.py [--before-dag] [--pool]
 
 Run by `make run`, `make submit` and `make cfs` before they hand the DAG over
 (--before-dag), and as the PRE script of the DAG's first node.  Stops before
-any job with a clear message if params/imaging.py is invalid, or if products/
+any job with a clear message (and dagutils.INPUT_EXIT) if params/imaging.py is
+invalid, a value does not fit the MS (checks.py), a job would need more memory
+than where it runs (this machine, or with --pool, or under condor_dagman, the
+pool's largest slot), CASA's imager cannot define the image, or products/
 holds products made from other inputs than these parameters and this MS (the
 identities of identity.py): an edit of the minor cycle's or the restoring's
 parameters only (niter, threshold, mask, pbcor, ...) continues the run from its
 first minor cycle, whose products and the DAG's run files are then removed;
 any other edit, or another MS at `vis`, is refused, naming what changed.
 (The CF cache is the DAG's own stage, CFs, with its own record.)  Records the
-parameters and the identities in products/params.json and writes
+parameters and the identities in products/params.json, the image's coordinate
+system (the imager's on the whole MS, which MSpartition then need not make
+again) in products/coordsys.pickle, and writes
 products/resources/<kind>.htc, the request_* commands each job kind's .htc
 file includes.
 """
@@ -19,13 +24,17 @@ import glob
 import os
 import shutil
 import sys
+import tempfile
 
+import casaenv  # noqa: F401  (before synthesis: the offline CASA set-up)
 import cfcache
+import checks
 import dagrunner
 import dagutils
 import identity
 import parameters
 import resources
+import synthesis
 import transfer
 
 RESOURCES = "products/resources"
@@ -36,20 +45,47 @@ CONTINUABLE = ("deconvolution", "restore")
 
 
 def main(*flags):
-    try:
+    """--before-dag: run by make before the DAG; --pool: the jobs will run on a pool
+    (`make submit`, or under condor_dagman), not on this machine (`make run`): their
+    memory is checked against its slots."""
+    pool = "--pool" in flags or "_CONDOR_DAGMAN_LOG" in os.environ   # (DAGMan's scripts
+    try:                                                              # inherit it)
         params = parameters.load()
         parameters.check_selection(params)     # (first: a wrong spw is named as such, not as
+        checks.check_ms(params)                # a shared CF cache made for another spw)
         params["identity"] = identity.of_run(params, identity.ms_content(params["vis"]))
-        check_shared_cfcache(params)           # a shared CF cache made for another spw)
+        requests = job_requests(params)
+        if notice := checks.check_memory(params, requests, pool):
+            print(f"prepareRun: {notice}")
+        csys = check_image(params)
+        check_shared_cfcache(params)
         reconcile(params, "--before-dag" in flags)
     except (parameters.ParameterError, RuntimeError) as e:
-        sys.exit(f"prepareRun: {e}")
+        print(f"prepareRun: {e}", file=sys.stderr)
+        sys.exit(dagutils.INPUT_EXIT)
     dagutils.write_json(RECORD, params)
-    for kind, requests in job_requests(params).items():
+    dagutils.write_coordsys(csys, params)      # (MSpartition's, made once: 2.5 s on 400 MB)
+    for kind, requests in requests.items():
         dagutils.write_text_atomic(resources_path(kind), resources_htc(kind, requests, params))
     if transfer.enabled(params):
         transfer.pack_code()
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
+
+
+def check_image(params):
+    """The image CASA's imager defines on the whole MS (the coordinate system every
+    job images with; 0.15 s on the test MS): what CASA rejects that checks.py does
+    not foresee is refused here, in CASA's words, before any job; then the mask is
+    read on it.  Returns it (getcsys' record) for products/coordsys.pickle."""
+    scratch = tempfile.mkdtemp(prefix="prepareRun-", dir=".")
+    try:
+        csys = synthesis.image_coordinates(params, os.path.join(scratch, "image"))
+    except RuntimeError as e:
+        raise parameters.ParameterError(f"CASA cannot define the image: {' '.join(str(e).split())}")
+    finally:
+        shutil.rmtree(scratch)
+    checks.check_mask(params, csys["coordsys"])
+    return csys
 
 
 def reconcile(params, before_dag):
@@ -79,7 +115,7 @@ def reconcile(params, before_dag):
 STAGE_PRODUCTS = {
     "ms": (),
     "partition": ("partitions.json", "subms", "transfer/subms"),
-    "gridding": ("coordsys.pickle", "allImagers.dag", "psf", "parts/psf", "cycle0",
+    "gridding": ("allImagers.dag", "psf", "parts/psf", "cycle0",
                  "parts/cycle0", "weights", "parts/weights"),
     "deconvolution": ("minor[0-9]*", "cycle[1-9]*", "parts/cycle[1-9]*", "majorCycles*"),
     "restore": ("final",),

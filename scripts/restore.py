@@ -67,4 +67,4 @@ def write_summary(folder, s):
 
 
 if __name__ == "__main__":
-    main()
+    dagutils.run_stage("restore", main)

@@ -22,4 +22,4 @@ def main(node, script, *args):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    dagutils.run_stage("stageIn", main, *sys.argv[1:])

@@ -55,4 +55,4 @@ def make(final, compute, params):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    dagutils.run_stage("weightDensity", main, *sys.argv[1:])

@@ -4,6 +4,11 @@ meets it, and nothing is lost.
 - a selection the MS does not have (spw, field, antenna) or that selects no
   rows (timerange): the first node (prepareRun) stops, naming the parameter and
   the MS, before any product is written;
+- a value CASA would only reject minutes later, in a job (a cell or threshold
+  CASA's quanta cannot read, a phase centre that is no direction or field, SPW
+  channels the MS does not have, a telescope name or frequencies CASA's
+  AW-projection aperture model does not know, an image too large for the
+  memory of this machine): the same, at the first node;
 - a time selection that leaves some sub-MSes' time ranges empty: those are not
   written, and the first cycle equals tclean's with the same selection;
 - an image too small for the CF support (no visibility fits on the grid): the
@@ -13,13 +18,15 @@ meets it, and nothing is lost.
   untouched, and once there is room the run continues to tclean's images.
 (maxsubmssize below one integration: tests/test_partition.py.)
 """
+import os
+import shutil
 import subprocess
 
 import pytest
 
 import imagecompare as ic
-from conftest import PYTHON, ROOT, STANDARD, folder_digest, new_run, run
-from dagutils import size_for
+from conftest import PYTHON, ROOT, STANDARD, casa_env, folder_digest, new_run, run
+from dagutils import INPUT_EXIT, size_for
 
 DAG = ["scripts/dagrunner.py", "dag/condor_imaging.dag"]
 
@@ -39,6 +46,107 @@ def test_selection_not_in_the_ms_stops_before_any_job(session_dir, shared, sim_m
     assert says in pre and str(sim_ms) in pre, pre
     assert "node 'prepareRun'" in proc.stderr
     assert not (rundir / "products" / "subms").exists() and not (rundir / "logs" / "imaging.log").exists()
+
+
+@pytest.fixture(scope="module")
+def edited_ms(session_dir, sim_ms):
+    """Copies of the session's MS with one column of a sub-table changed (CASA's table
+    tool): telescope 'VLA' instead of 'EVLA'; every frequency scaled to 0.3 GHz."""
+    from casatools import table
+
+    def edit(name, subtable, column, change):
+        ms = session_dir / f"{name}.ms"
+        if not ms.exists():
+            shutil.copytree(sim_ms, ms)
+            tb = table()
+            tb.open(str(ms / subtable), nomodify=False)
+            tb.putcol(column, change(tb.getcol(column)))
+            tb.close()
+        return ms
+    return {"vla": lambda: edit("vla_named", "OBSERVATION", "TELESCOPE_NAME", lambda c: ["VLA"] * len(c)),
+            "lowfreq": lambda: edit("low_freq", "SPECTRAL_WINDOW", "CHAN_FREQ", lambda c: c * 0.15)}
+
+
+# (overrides, MS edit or None, what prepareRun says)
+REFUSED = [
+    ({"cell": "abc"}, None, "cell = 'abc': not an angle"),
+    ({"threshold": "0.01Jansky"}, None,
+     "threshold = '0.01Jansky': not a flux density; give a number (Jy) or a number with a "
+     "unit such as '0.01Jy' or '10mJy'"),
+    ({"phasecenter": "J2000 25h00m00 +95d00m00"}, None,
+     "phasecenter = 'J2000 25h00m00 +95d00m00': the longitude 25h00m00 is not within 0 to 24h"),
+    ({"phasecenter": "J2000 19h59m28 +95d00m00"}, None,
+     "phasecenter = 'J2000 19h59m28 +95d00m00': the latitude +95d00m00 is not within -90 to +90 deg"),
+    ({"phasecenter": "J2000 foo"}, None, "phasecenter = 'J2000 foo': "),
+    ({"phasecenter": 3}, None, "phasecenter = 3: the MS has no field 3 (fields: 0 CTB80)"),
+    ({"spw": "0:0~500"}, None,
+     "spw = '0:0~500': Channel 500 out of range for SPW 0 (valid range 0~3)"),
+    ({"imsize": 100000}, None, "imsize = 100000: the largest job (allImagers) needs "),
+    ({"projection": "XYZ"}, None,       # (tclean's schema takes any string: CASA's imager not)
+     "CASA cannot define the image: Invalid Image Parameter set : Invalid projection code : XYZ"),
+    ({"mask": "circle[[32pix, 32pix], 5pi"}, None,     # (tclean logs it, then cleans nothing)
+     "mask = 'circle[[32pix, 32pix], 5pi': CASA cannot read 'circle[[32pix, 32pix], 5pi' as a "
+     "region (line# 1: Illegal circle specification [[32pix, 32pix], 5pi."),
+    ({}, "vla", "telescope name 'VLA'"),
+    ({}, "lowfreq", "outside the bands CASA's AW-projection knows for the EVLA"),
+]
+
+
+@pytest.mark.parametrize("overrides, edit, says", REFUSED, ids=[s[:24] for *_, s in REFUSED])
+def test_value_a_job_would_fail_on_stops_before_any_job(session_dir, shared, edited_ms,
+                                                       overrides, edit, says):
+    given = {**shared, **overrides, **({"vis": str(edited_ms[edit]())} if edit else {})}
+    rundir = new_run(session_dir / f"refused_{len(list(session_dir.glob('refused_*')))}", given)
+    proc = run([PYTHON, *DAG], cwd=rundir, check=False)
+    assert proc.returncode == 1 and "node 'prepareRun'" in proc.stderr, proc.stderr[-2000:]
+    pre = (rundir / "logs" / "prepareRun.pre.log").read_text()
+    assert says in pre, pre
+    assert not (rundir / "products" / "params.json").exists()
+    assert not (rundir / "products" / "subms").exists() and not (rundir / "logs" / "imaging.log").exists()
+
+
+def test_make_submit_asks_the_pool_for_its_largest_slot(session_dir, shared, tmp_path):
+    """`make submit` (prepareRun --pool) compares each job's request_memory with the
+    pool's largest slot as condor_status reports it (here a stand-in printing two
+    slots' TotalSlotMemory and Memory, in MB); without condor_status it says it could
+    not ask, and goes on."""
+    rundir = new_run(session_dir / "pool_memory", {**shared, "imsize": [4096, 4096],
+                                                   "cfcache": "cfcache/pool_memory.cf"})
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "condor_status").write_text("#!/bin/sh\necho '2048 1024'\necho '1536 1536'\n")
+    (stub / "condor_status").chmod(0o755)
+    for path, refused in ((f"{stub}:{os.environ['PATH']}", True), ("/usr/bin:/bin", False)):
+        env = {**casa_env(rundir / "logs"), "PATH": path}
+        proc = subprocess.run(["scripts/runjob", "prepareRun.py", "--pool"], cwd=rundir, env=env,
+                              capture_output=True, text=True)
+        if refused:   # allImagers: 1.25 x (160 + (64 x 4096^2 x 3 + 6e6 + 40 x 4096^2) / 2^20)
+            assert proc.returncode != 0    # = 4847 MB, requested in steps of 64 MB
+            assert ("imsize = [4096, 4096]: the largest job (allImagers) needs 4864 MB of memory "
+                    "(scripts/resources.py), more than the pool's largest slot (2048 MB, "
+                    "condor_status): give a smaller imsize (at most about [") in proc.stderr, proc.stderr
+            largest = int(proc.stderr.split("at most about [")[1].split(",")[0])
+            # allImagers: 1.25 x (160 + (232 x n^2 + 6e6) / 2^20) <= 2048 for n <= 2579
+            assert largest == 2579
+        else:
+            assert proc.returncode == 0, proc.stderr
+            assert "cannot ask the pool: condor_status is not on PATH" in proc.stdout + proc.stderr
+
+
+def test_a_job_stopped_by_its_input_is_not_retried(session_dir, shared):
+    """maxsubmssize below one integration passes prepareRun and stops MSpartition
+    (a PartitionError): it exits with dagutils.INPUT_EXIT, and its RETRY line's
+    UNLESS-EXIT keeps the runner from trying it again (the job log shows one try)."""
+    import htcondor2
+    rundir = new_run(session_dir / "no_retry", {**shared, **STANDARD, "maxsubmssize": "1MB"})
+    proc = run([PYTHON, *DAG], cwd=rundir, check=False)
+    assert proc.returncode == 1
+    assert f"node 'MSpartition' failed with exit code {INPUT_EXIT}" in proc.stderr, proc.stderr
+    assert "MSpartition: maxsubmssize = " in (rundir / "logs" / "MSpartition.err").read_text()
+    events = htcondor2.JobEventLog(str(rundir / "logs" / "imaging.log")).events(0)
+    tries = [e for e in events if e.type == htcondor2.JobEventType.SUBMIT
+             and e["LogNotes"] == "DAG Node: MSpartition"]
+    assert len(tries) == 1
 
 
 def test_image_too_small_for_the_cf_support_stops_at_the_cf_stage(session_dir, shared):

@@ -129,6 +129,19 @@ def test_cf_fill_dag_matches_golden():
     assert "NOOP" in dagutils.cf_fill_dag(0)
 
 
+def test_no_retry_of_a_job_stopped_by_its_input():
+    """Every RETRY the project writes (the static DAGs and every generated one) is
+    `RETRY node n UNLESS-EXIT <INPUT_EXIT>`: a job that stopped on a parameter or input
+    error exits with that code and is not tried again."""
+    texts = [f.read_text() for f in (ROOT / "dag").glob("*.dag")] + [
+        dagutils.gridding_subdag(PLAN, density=True, transfer=True),
+        dagutils.cycle_subdag(PLAN, 1), dagutils.cf_fill_dag(3)]
+    retries = [l.split() for t in texts for l in t.splitlines() if l.startswith("RETRY")]
+    assert len(retries) >= 12
+    assert all(r[0:1] + r[3:] == ["RETRY", "UNLESS-EXIT", str(dagutils.INPUT_EXIT)]
+               and int(r[2]) >= 1 for r in retries), retries
+
+
 def test_top_level_dag_structure():
     """The static DAG: prepareRun -> (CFs, MSpartition) -> allImagers (cycle 0, written at
     run time) -> addImages -> deconvolve -> majorCycles (written at run time) -> restore."""

@@ -3,11 +3,13 @@
 Bad values are those tclean itself rejects (its own schema and validator) or
 that the decomposition cannot honour; each error names the parameter.
 """
+import ast
 import json
 import os
 
 import pytest
 
+import checks
 import parameters
 from conftest import PYTHON, ROOT, new_run, run
 
@@ -62,6 +64,103 @@ def test_bad_value_names_the_parameter(params_file, line, name):
         parameters.load(params_file(line))
 
 
+# Quantities tclean's schema lets through as any string or number, refused here by what
+# CASA's quanta make of them; the message names the parameter, the value and the form.
+@pytest.mark.parametrize("line, says", [
+    ("cell = 'abc'", "cell = 'abc': not an angle"),
+    ("cell = ['6arcsec', '6Jy']", "cell = ['6arcsec', '6Jy']: not an angle"),
+    ("cell = ['1arcsec', '1arcsec', '1arcsec']", "not an angle"),
+    ("threshold = '0.01Jansky'", "threshold = '0.01Jansky': not a flux density; give a number "
+                                 "(Jy) or a number with a unit such as '0.01Jy' or '10mJy'"),
+    ("threshold = '10arcsec'", "threshold = '10arcsec': not a flux density"),
+    ("noise = '1.0Jansky'", "noise = '1.0Jansky': not a flux density"),
+    ("reffreq = '3.0GHzz'", "reffreq = '3.0GHzz': not a frequency"),
+    ("reffreq = '3.0'", "reffreq = '3.0': not a frequency"),
+    ("uvtaper = ['10arcsek']", "uvtaper = ['10arcsek']: not a taper"),
+    ("uvtaper = ['10arcsec', '5arcsec', '10Jy']", "not a taper"),
+    ("restoringbeam = ['10arcsec', 'wide']", "restoringbeam = ['10arcsec', 'wide']: not a beam"),
+    ("restoringbeam = 'largest'", "restoringbeam = 'largest': not a beam"),
+    ("nsigma = -1.0", "nsigma = -1.0: must be >= 0"),
+    ("phasecenter = 'J2000 25h00m00 +95d00m00'", "the longitude 25h00m00 is not within 0 to 24h"),
+    ("phasecenter = 'J2000 19h59m28 +95d00m00'", "the latitude +95d00m00 is not within -90 to +90"),
+    ("phasecenter = 'J2000 foo'", "phasecenter = 'J2000 foo': "),
+    ("phasecenter = 'J2001 19h59m28 +40d00m00'", "'J2001' is not a direction frame"),
+    ("phasecenter = 'NGC1234'",
+     "phasecenter = 'NGC1234': the MS has no field NGC1234 (fields: 0 CTB80)"),
+    ("phasecenter = 5", "phasecenter = 5: the MS has no field 5"),
+    ("phasecenter = -1", "phasecenter = -1: the MS has no field -1"),
+    ("phasecenter = '5'", "phasecenter = '5': the MS has no field 5"),
+    ("psfphasecenter = 'J2000 foo'", "psfphasecenter = 'J2000 foo': "),
+])
+def test_quantity_that_casa_cannot_read_names_the_parameter_and_the_form(params_file, line, says):
+    with pytest.raises(parameters.ParameterError) as refused:
+        checks.check_ms(parameters.load(params_file(line)))
+    assert says in str(refused.value)
+
+
+@pytest.mark.parametrize("line", [
+    "cell = '6arcsec'", "cell = ['6arcsec', '5arcsec']", "cell = 6", "cell = [6.0, 6.0]",
+    "cell = '0.1arcmin'", "threshold = '0.01Jy'", "threshold = '10mJy'", "threshold = 0.01",
+    "threshold = '0.01Jy/beam'", "threshold = 0", "noise = '2mJy'", "reffreq = '3.0GHz'",
+    "reffreq = '3000MHz'", "reffreq = ''", "uvtaper = ['10arcsec']",
+    "uvtaper = ['5klambda', '3klambda', '10deg']", "uvtaper = ['']", "uvtaper = []",
+    "restoringbeam = ''", "restoringbeam = 'common'", "restoringbeam = ['10arcsec']",
+    "restoringbeam = ['10arcsec', '8arcsec', '30deg']", "nsigma = 4.5",
+    "phasecenter = ''", "phasecenter = 0", "phasecenter = '0'", "phasecenter = 'CTB80'",
+    "phasecenter = 'J2000 19h53m20s +32d55m00s'", "phasecenter = 'J2000 19:53:20 +32.55.00'",
+    "phasecenter = '19h53m20s +32d55m00s'", "phasecenter = 'GALACTIC 68.5deg 2.7deg'",
+    "phasecenter = 'J2000 -10deg -89.5deg'", "phasecenter = 'mars'", "spw = '0:0~3'",
+    "spw = '0~1:1~2,3'",
+])
+def test_every_form_casa_reads_passes(params_file, line):
+    p = parameters.load(params_file(line))
+    checks.check_ms(p)
+    name, value = line.split(" = ", 1)
+    assert parameters.as_list(p[name]) == parameters.as_list(ast.literal_eval(value))  # (tclean makes
+    # a list of a single cell)
+
+
+def test_a_field_name_with_a_space_is_a_phase_centre(params_file, tmp_path, sim_ms):
+    """A field named 'CTB 80' (two words, as a direction without its frame would be)
+    is the MS's field, not a direction; 'CTB 81' is neither."""
+    import shutil
+    from casatools import table
+    ms = tmp_path / "spaced.ms"
+    shutil.copytree(sim_ms, ms)
+    tb = table()
+    tb.open(str(ms / "FIELD"), nomodify=False)
+    tb.putcol("NAME", ["CTB 80"])
+    tb.close()
+    p = parameters.load(params_file(f"vis = {str(ms)!r}\nphasecenter = 'CTB 80'"))
+    checks.check_ms(p)
+    with pytest.raises(parameters.ParameterError, match="phasecenter = 'CTB 81': 'CTB' is not an angle"):
+        checks.check_ms({**p, "phasecenter": "CTB 81"})
+
+
+@pytest.mark.parametrize("value, mib", [("2048MB", 2048), ("8GB", 8192), (4096, 4096),
+                                          ("1.5 G", 1536), ("ifThenElse(MemoryUsage > 1, 2, 3)", 0)])
+def test_request_memory_in_condor_submits_units(value, mib):
+    """condor_submit's request_memory: a bare number is MB, K/M/G/T (with or without B)
+    are binary units; an expression is HTCondor's to evaluate (not checked: 0)."""
+    assert checks.memory_mb(value) == mib
+
+
+def test_mask_is_read_as_casa_reads_regions(params_file, tmp_path):
+    """usemask='user': a CRTF region as text or in a file passes, one CASA's region
+    parser cannot read is refused with its reason (tclean would only log it)."""
+    import synthesis
+    p = parameters.load(params_file(""))
+    csys = synthesis.image_coordinates(p, str(tmp_path / "image"))["coordsys"]
+    good, bad = tmp_path / "good.crtf", tmp_path / "bad.crtf"
+    good.write_text("#CRTFv0\ncircle[[19h53m20s, +32d55m00s], 60arcsec]\n")
+    bad.write_text("#CRTFv0\ncircle[[32pix, 32pix], 5pi\n")
+    for mask in ("", "box[[10pix, 10pix], [60pix, 60pix]]", str(good), [str(good)]):
+        checks.check_mask({**p, "mask": mask}, csys)
+    with pytest.raises(parameters.ParameterError,
+                       match="line# 2: Illegal circle specification .*give a CRTF region"):
+        checks.check_mask({**p, "mask": str(bad)}, csys)
+
+
 def test_unknown_name_suggests_the_tclean_name(params_file):
     with pytest.raises(parameters.ParameterError, match="did you mean 'niter'"):
         parameters.load(params_file("nitre = 5"))
@@ -99,20 +198,23 @@ def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
 
 def test_rerun_with_changed_parameters_is_refused(session_dir, shared, cf_run):
     """A re-run continues only where its products were made from the same inputs: an
-    edit of a gridding parameter is refused once gridding-stage products exist (here
-    the image coordinates MSpartition wrote); one that shapes no product is not."""
+    edit that changes no product is taken; one of a gridding parameter is taken while
+    no gridded product exists; one of a partition parameter once sub-MSes exist is
+    refused, naming it."""
     rundir = new_run(session_dir / "changed_rerun", shared)
     run(["scripts/runjob", "prepareRun.py"], cwd=rundir)
     run(["scripts/runjob", "prepareRun.py"], cwd=rundir)  # same parameters: fine
     run(["scripts/runjob", "MSpartition.py"], cwd=rundir)
     with open(rundir / "params" / "imaging.py", "a") as f:
-        f.write("jobresources = {'allImagers': {'request_memory': '8GB'}}\n")
-    run(["scripts/runjob", "prepareRun.py"], cwd=rundir)  # shapes no product: fine
+        f.write("jobresources = {'allImagers': {'request_memory': '8GB'}}\npblimit = 0.3\n")
+    proc = run(["scripts/runjob", "prepareRun.py"], cwd=rundir)  # nothing gridded yet: fine
+    assert "pblimit (0.2 -> 0.3) changed" in proc.stdout and "jobresources" not in proc.stdout
     with open(rundir / "params" / "imaging.py", "a") as f:
-        f.write("pblimit = 0.3\n")
+        f.write("maxsubmssize = '5MB'\n")
     proc = run(["scripts/runjob", "prepareRun.py"], cwd=rundir, check=False)
     assert proc.returncode != 0
-    assert "pblimit (0.2 -> 0.3) changed, which changes the gridding stage" in proc.stderr
+    assert "maxsubmssize ('10MB' -> '5MB') changed, which changes the partition stage" \
+        in proc.stderr
     assert "make clean" in proc.stderr
 
 
