@@ -33,7 +33,8 @@ import os
 import parameters
 
 STAGES = ("ms", "partition", "gridding", "deconvolution", "restore")
-HARMLESS = {"jobresources", "cfjobs", "parallel", "verbose", "majorcyclebatch"}
+HARMLESS = {"jobresources", "cfjobs", "parallel", "verbose", "majorcyclebatch",
+            "cfcache"}     # (the cache is checked by its own record, cfcache.shaping)
 PARTITION = {"maxsubmssize", "sharedfs", *parameters.SELECTION}
 DECONVOLUTION = {
     "niter", "gain", "threshold", "nsigma", "cycleniter", "cyclefactor", "minpsffraction",
