@@ -50,9 +50,10 @@ SAMPLE_COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "FIELD_ID", "D
                   "CORRECTED_DATA", "FLAG", "FLAG_ROW", "WEIGHT", "WEIGHT_SPECTRUM", "UVW")
 
 
-class StaleProduct(SystemExit):
+class StaleProduct(parameters.ParameterError):
     """A product was made from other inputs than the run's; the message says which.
-    (A SystemExit: a job that meets one stops with the message, no traceback.)"""
+    (An input error: a job that meets one stops with the message and
+    dagutils.INPUT_EXIT, and is not retried.)"""
 
 
 # ---------------------------------------------------------------- the MS's content

@@ -21,11 +21,11 @@ import transfer
 
 
 def main(first):
-    params = dagutils.load_params()
     first = int(first)
     try:
+        params = dagutils.load_params()
         stopped = dagutils.stopped_before(first, params)
-    except RuntimeError as e:
+    except (RuntimeError, *dagutils.INPUT_ERRORS) as e:
         sys.exit(f"nextCycles: {e}")
     cycles = dagutils.cycle_batch(first, params)
     if stopped or not cycles:

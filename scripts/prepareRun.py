@@ -115,7 +115,7 @@ def reconcile(params, before_dag):
 STAGE_PRODUCTS = {
     "ms": (),
     "partition": ("partitions.json", "subms", "transfer/subms"),
-    "gridding": ("allImagers.dag", "psf", "parts/psf", "cycle0",
+    "gridding": ("psf", "parts/psf", "cycle0",
                  "parts/cycle0", "weights", "parts/weights"),
     "deconvolution": ("minor[0-9]*", "cycle[1-9]*", "parts/cycle[1-9]*", "majorCycles*"),
     "restore": ("final",),

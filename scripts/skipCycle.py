@@ -16,7 +16,7 @@ def main(cycle):
     cycle = int(cycle)
     try:
         stopped = dagutils.stopped_before(cycle, dagutils.load_params())
-    except RuntimeError as e:
+    except (RuntimeError, *dagutils.INPUT_ERRORS) as e:
         sys.exit(f"skipCycle: {e}")
     if stopped:
         print(f"skipCycle: cycle {cycle} skipped: stopped after cycle {stopped['cycle']} "

@@ -16,6 +16,9 @@ pixels of 0.5 arcsec (64 arcsec, where the primary beam stays above 0.59).
   Taylor terms, each against its own peak (over 8 MHz at 36 GHz tt1 is close
   to noise), the pb-corrected images and beam to 1e-3, the same cycles,
   iterations and stop reason.
+- Many major cycles (Briggs weighting, small minor cycles): tclean takes 24,
+  more than two batches of the DAG's unrolled cycles; the DAG takes the same
+  cycles, iterations and stop, and the same images to 1e-3.
 - Partitions: every row in exactly one sub-MS, no integration (found by hand:
   rows within 5 s of a multiple of 10 s after the first) split, every sub-MS
   at most maxsubmssize on disk.
@@ -145,6 +148,37 @@ def test_same_cycles_iterations_and_stop_on_real_data(major):
     assert ours["majorcycles"] + 1 == theirs["nmajordone"]
     assert abs(ours["iterdone"] - theirs["iterdone"]) <= 0.01 * theirs["iterdone"]
     assert ours["stopcode"] == theirs["stopcode"]
+
+
+# ---------------------------------------------------------------- (b') many major cycles
+# Briggs weighting, 20 iterations per minor cycle down to 10 mJy: tclean takes 24 major
+# cycles here (measured), more than two batches of the DAG's unrolled cycles hold
+# (majorcyclebatch = 10); the DAG must follow it to its own stop, not to a cap of its own.
+MANY = {**REAL, "gridder": "standard", "cfcache": "", "wbawp": False, "conjbeams": False,
+        "aterm": False, "datacolumn": "corrected", "weighting": "briggs", "robust": 0.5,
+        "niter": 1000, "cycleniter": 20, "threshold": "10mJy"}
+
+
+@pytest.fixture(scope="module")
+def many_cycles(session_dir, calibrated_ms):
+    overrides = {**MANY, "vis": str(calibrated_ms), "maxsubmssize": 4_500_000}
+    rundir = dag(new_run(session_dir / "real_many", overrides))
+    ref = tclean(session_dir / "real_tclean_many", calibrated_ms, MANY)
+    return rundir / "products", ref
+
+
+def test_a_run_of_many_major_cycles_equals_tclean_on_real_data(many_cycles):
+    products, ref = many_cycles
+    ours = json.loads((products / "final" / "summary.json").read_text())
+    theirs = json.loads((ref.parent / "ref.summary.json").read_text())
+    assert theirs["nmajordone"] > 20, theirs           # more than two batches
+    assert (ours["majorcycles"] + 1, ours["iterdone"], ours["stopcode"]) == \
+        (theirs["nmajordone"], theirs["iterdone"], theirs["stopcode"])
+    assert len(list(products.glob("majorCycles*.dag"))) == 3   # cycles 1-10, 11-20, 21-
+    for term in (".image.tt0", ".residual.tt0", ".model.tt0"):
+        diff = ic.relative_difference(str(products / "final" / f"j1008{term}"), f"{ref}{term}",
+                                      slice(None))
+        assert diff <= 1e-3, f"{term} differs by {diff:.2e} of its peak"
 
 
 # ---------------------------------------------------------------- (c) partitions
