@@ -18,7 +18,7 @@ import synthesis
 
 def main(cycle):
     params = dagutils.load_params()
-    parts = [p["part"] for p in dagutils.read_plan(params)["parts"]]
+    parts = [p["part"] for p in dagutils.read_plan(params=params)["parts"]]
     cycle = int(cycle)
     if cycle == 0 and not dagutils.finished(dagutils.stage_dir("psf"), params, "gridding"):
         add_psf(params, parts)

@@ -34,7 +34,7 @@ def main(part, subms, cycle):
                  f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
                  f"write the missing sub-MSes again, then submit again (the run continues)")
     check_cfcache(params)
-    dagutils.read_plan(params)                       # (the sub-MS is of this run's MS)
+    dagutils.read_plan(params=params)               # (the sub-MS is of this run's MS)
     setup = {"density": check_density(params), "csys": dagutils.read_coordsys(params)}
     cycle = int(cycle)
     if cycle == 0:

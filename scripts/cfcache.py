@@ -40,10 +40,18 @@ def shaping(params):
     import casaenv  # noqa: F401
     import casatools
     values = {k: params[k] for k in CF_PARAMETERS}
-    content = params["identity"]["ms"]["ms"]
+    content = ms_content(params)
     values.update({f"the MS's {k}": content[k] for k in CF_MS_CONTENT})
     values["casatools"] = casatools.version_string()
     return json.loads(json.dumps(values))
+
+
+def ms_content(params):
+    """The MS's content as prepareRun recorded it (identity.py), else read now."""
+    if "identity" in params:
+        return params["identity"]["ms"]["ms"]
+    import identity
+    return identity.ms_content(params["vis"])
 
 
 def status(params):

@@ -598,7 +598,7 @@ def read_json(path):
         return json.load(f)
 
 
-def read_plan(params=None, path=PLAN):
+def read_plan(path=PLAN, params=None):
     """The partition plan; with `params`, one made for other inputs stops the job."""
     with open(path) as f:
         plan = json.load(f)

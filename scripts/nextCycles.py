@@ -38,7 +38,7 @@ def main(first):
 
 
 def write_batch(params, cycles):
-    plan = dagutils.read_plan(params)
+    plan = dagutils.read_plan(params=params)
     for c in cycles:
         path = os.path.join(dagutils.PRODUCTS, f"cycle{c}.dag")
         dagutils.write_text_atomic(path, dagutils.cycle_subdag(plan, c, transfer.enabled(params)))

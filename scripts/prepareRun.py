@@ -50,15 +50,7 @@ def main(*flags):
     memory is checked against its slots."""
     pool = "--pool" in flags or "_CONDOR_DAGMAN_LOG" in os.environ   # (DAGMan's scripts
     try:                                                              # inherit it)
-        params = parameters.load()
-        parameters.check_selection(params)     # (first: a wrong spw is named as such, not as
-        checks.check_ms(params)                # a shared CF cache made for another spw)
-        params["identity"] = identity.of_run(params, identity.ms_content(params["vis"]))
-        requests = job_requests(params)
-        if notice := checks.check_memory(params, requests, pool):
-            print(f"prepareRun: {notice}")
-        csys = check_image(params)
-        check_shared_cfcache(params)
+        params, requests, csys = checked(pool)
         reconcile(params, "--before-dag" in flags)
     except (parameters.ParameterError, RuntimeError) as e:
         print(f"prepareRun: {e}", file=sys.stderr)
@@ -70,6 +62,21 @@ def main(*flags):
     if transfer.enabled(params):
         transfer.pack_code()
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
+
+
+def checked(pool):
+    """The parameters with their identity, the jobs' requests and the image's
+    coordinates, each checked; a ParameterError or RuntimeError names what is wrong."""
+    params = parameters.load()
+    parameters.check_selection(params)     # (first: a wrong spw is named as such, not as
+    checks.check_ms(params)                # a shared CF cache made for another spw)
+    params["identity"] = identity.of_run(params, identity.ms_content(params["vis"]))
+    requests = job_requests(params)
+    if notice := checks.check_memory(params, requests, pool):
+        print(f"prepareRun: {notice}")
+    csys = check_image(params)
+    check_shared_cfcache(params)
+    return params, requests, csys
 
 
 def check_image(params):

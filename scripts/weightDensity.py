@@ -28,7 +28,7 @@ def main(mode, part="", subms=""):
         csys = dagutils.read_coordsys(params)
         make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
     elif mode == "sum":
-        plan = dagutils.read_plan(params)
+        plan = dagutils.read_plan(params=params)
         folders = [dagutils.part_dir("weights", p["part"]) for p in plan["parts"]]
         for folder in folders:
             identity.require(folder, params, "gridding")

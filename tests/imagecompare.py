@@ -77,3 +77,17 @@ def assert_same_images(folder, reference):
         assert np.array_equal(pixels(f"{folder}/{name}"), pixels(f"{reference}/{name}")), name
     summary = [json.loads((Path(f) / "summary.json").read_text()) for f in (folder, reference)]
     assert summary[0] == summary[1]
+
+
+# The first cycle's images tclean makes for mtmfs with nterms = 2, per kind.
+FIRST_CYCLE_TERMS = {"psf": 3, "weight": 3, "pb": 1, "residual": 2, "sumwt": 3}
+
+
+def first_cycle_differences(image, ref, kind, region):
+    """{suffix: difference from tclean's, of the peak} for every Taylor term of one kind
+    of the first cycle's images (pb.tt1 is made at restoration, by pbcor; sumwt is one
+    pixel per term, compared whole), after checking tclean made the terms it should."""
+    terms = [t for t in taylor_terms(str(ref), kind) if t != ".pb.tt1"]
+    assert len(terms) == FIRST_CYCLE_TERMS[kind], f"tclean made {terms}"
+    inside = slice(None) if kind == "sumwt" else region
+    return {t: relative_difference(f"{image}{t}", f"{ref}{t}", inside) for t in terms}
