@@ -12,7 +12,6 @@ import os
 import sys
 
 import dagutils
-import identity
 import synthesis
 
 
@@ -28,10 +27,8 @@ def main(cycle):
 def add_psf(params, parts):
     final = dagutils.stage_dir("psf")
     work = dagutils.fresh_dir(final + ".tmp")
-    folders = [dagutils.part_dir("psf", p) for p in parts]
-    for folder in folders:
-        identity.require(folder, params, "gridding")
-    partnames = [dagutils.image_base(folder, params) for folder in folders]
+    partnames = dagutils.checked_images([dagutils.part_dir("psf", p) for p in parts], params,
+                                        "gridding")
     synthesis.normalize_psf(params, dagutils.image_base(work, params), partnames)
     dagutils.publish(work, final, params, "gridding")
     print(f"addImages: wrote {final}")
@@ -44,10 +41,8 @@ def add_residual(params, parts, cycle):
         return
     work = dagutils.fresh_dir(final + ".tmp")
     image = dagutils.image_base(work, params)
-    folders = [dagutils.part_dir("cycle", p, cycle) for p in parts]
-    for folder in folders:
-        identity.require(folder, params, stage)
-    partnames = [dagutils.image_base(folder, params) for folder in folders]
+    partnames = dagutils.checked_images([dagutils.part_dir("cycle", p, cycle) for p in parts],
+                                        params, stage)
     dagutils.link_images(psf_image(params), image, ["psf", "weight", "pb"])
     # tclean's residual carries the sum of weights of its own gridding, which
     # differs from the PSF's for awproject: keep the PSF's only where the

@@ -200,6 +200,14 @@ def finished(final, params, stage):
     return True
 
 
+def checked_images(folders, params, stage):
+    """The image names in product folders (one per sub-MS), each folder checked to
+    carry the run's identity of `stage` (identity.StaleProduct otherwise)."""
+    for folder in folders:
+        identity.require(folder, params, stage)
+    return [image_base(folder, params) for folder in folders]
+
+
 def publish_dir(tmp, final):
     """Move a finished folder into place; an older one (from a failed try) is replaced."""
     if os.path.exists(final):

@@ -200,15 +200,6 @@ def require(folder, params, stage):
             "what finished and says what to do")
 
 
-def matches(folder, params, stage):
-    """Whether a product folder exists and carries this run's identity of its stage."""
-    try:
-        require(folder, params, stage)
-        return True
-    except StaleProduct:
-        return False
-
-
 def edited(params, record):
     """The parameters that shape products and differ from the record's: ', '-joined."""
     names = sorted(k for k in set(params) | set(record)

@@ -17,7 +17,6 @@ import shutil
 import sys
 
 import dagutils
-import identity
 import synthesis
 
 
@@ -29,10 +28,8 @@ def main(mode, part="", subms=""):
         make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
     elif mode == "sum":
         plan = dagutils.read_plan(params=params)
-        folders = [dagutils.part_dir("weights", p["part"]) for p in plan["parts"]]
-        for folder in folders:
-            identity.require(folder, params, "gridding")
-        parts = [dagutils.image_base(folder, params) for folder in folders]
+        parts = dagutils.checked_images([dagutils.part_dir("weights", p["part"])
+                                         for p in plan["parts"]], params, "gridding")
         final = os.path.dirname(dagutils.density_image(params))
         make(final, lambda image: synthesis.gather_density(params, image, parts), params)
     else:
