@@ -5,7 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export CASASITECONFIG := $(CURDIR)/scripts/casasiteconfig.py
+export CASASITECONFIG := $(CURDIR)/scripts/imaging/casasiteconfig.py
+# The tools (scripts/tools) and the local DAG engine (scripts/dagengine) run as modules
+# of scripts/, as the stage scripts import the imaging library (scripts/imaging).
+export PYTHONPATH := $(CURDIR)/scripts
 export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
@@ -22,33 +25,33 @@ $(VENV)/.installed: requirements.txt
 
 ## data: the simulated wide-band EVLA MS used by the default parameters and the tests
 data: setup
-	$(PY) scripts/simulate.py $(SIM_MS)
+	$(PY) -m tools.simulate $(SIM_MS)
 
 ## cfs: the CF cache for the whole MS, filled by cfjobs jobs at once (does nothing
 ## when it is up to date); the imaging DAG runs the same dag/cfs.dag as its first stage
 cfs: setup
 	scripts/runjob prepareRun.py --before-dag
-	$(PY) scripts/dagrunner.py dag/cfs.dag
+	$(PY) -m dagengine dag/cfs.dag
 
 ## run: the whole imaging DAG (CF cache included) on this machine, without HTCondor;
 ## simulates the default MS first only when vis is that MS and it does not exist yet
 run: setup
-	@if $(PY) -c 'import os, sys; sys.path.insert(0, "scripts"); import parameters as p; \
+	@if $(PY) -c 'import os, sys; from imaging import parameters as p; \
 	    vis = p.read_assignments(p.DEFAULT_FILE).get("vis", ""); \
 	    sys.exit(os.path.abspath(vis) != os.path.abspath("$(SIM_MS)") or os.path.exists(vis))'; \
 	then $(MAKE) --no-print-directory data; fi
 	scripts/runjob prepareRun.py --before-dag
-	$(PY) scripts/dagrunner.py dag/condor_imaging.dag
+	$(PY) -m dagengine dag/condor_imaging.dag
 
 ## status: where this run stands (locally or on the pool): stage, major cycle,
 ## jobs done/running/failed, peak residual per cycle, elapsed time
 status:
-	@$(PY) scripts/status.py
+	@$(PY) -m tools.status
 
 ## newrun: a new run directory NAME (e.g. ../run-robust05) with this one's scripts,
 ## submit files, DAG and parameters, the same MS and CF cache, no products or logs
 newrun:
-	@$(PY) scripts/newrun.py "$(NAME)"
+	@$(PY) -m tools.newrun "$(NAME)"
 
 ## submit: the same DAG on an HTCondor pool (with a shared filesystem, or without
 ## one: sharedfs = False); checks first that condor_submit_dag is there and that the
@@ -65,15 +68,15 @@ submit: setup
 BENCH_HOURS ?= 3
 BENCH_REPEATS ?= 2
 bench: setup
-	$(PY) scripts/bench.py --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS)
+	$(PY) -m tools.bench --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS)
 
 ## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root);
-## `scripts/pool.sh run condor_submit_dag ...` submits to it
+## `scripts/tools/pool.sh run condor_submit_dag ...` submits to it
 pool:
-	scripts/pool.sh up
+	scripts/tools/pool.sh up
 
 pool-down:
-	scripts/pool.sh down
+	scripts/tools/pool.sh down
 
 ## test: the test suite (simulates its own data in a temporary folder)
 test: setup
@@ -82,7 +85,7 @@ test: setup
 ## clean: remove this run's products and logs, and its half-built CF caches
 ## (keeps data/ and a finished CF cache)
 clean:
-	-$(PYTHON) scripts/cfcache.py clean
+	-$(PYTHON) -m imaging.cfcache clean
 	rm -rf products logs dag/*.dag.*
 
 ## distclean: also the CF cache, the simulated data and the environment

@@ -3,7 +3,7 @@
     MSpartition.py
 
 Every row goes to exactly one sub-MS and no integration is split (an integration
-is a group of rows whose times lie close together: dagutils.integrations), and
+is a group of rows whose times lie close together: partitioning.integrations), and
 every sub-MS written is at most maxsubmssize on disk (measured; the plan is made
 again when the estimate fell short).  Writes the
 sub-MSes, the plan products/partitions.json (with the identity of the partition
@@ -23,13 +23,9 @@ import os
 import shutil
 
 import dagutils
-import identity
-import parameters
-import synthesis
-import timing
-import transfer
+from imaging import identity, parameters, partitioning, products, synthesis, timing, transfer
 
-SUBMS_DIR = os.path.join(dagutils.PRODUCTS, "subms")
+SUBMS_DIR = os.path.join(products.PRODUCTS, "subms")
 
 
 def main():
@@ -38,8 +34,8 @@ def main():
     identity.require_ms(params)
     maxsize = parameters.parse_size(params["maxsubmssize"], "maxsubmssize")
     with timing.timed("ms_layout"):
-        layout = dagutils.ms_layout(vis)
-    chosen = dagutils.selected_times(vis, params)
+        layout = partitioning.ms_layout(vis)
+    chosen = partitioning.selected_times(vis, params)
     digest = identity.digest(params, "partition")
     if not same_partition(digest):
         for folder in (SUBMS_DIR, os.path.join(transfer.ROOT, "subms")):
@@ -47,19 +43,19 @@ def main():
     parts = partition(vis, layout, maxsize, chosen, transfer.enabled(params))
     plan = {"vis": vis, "maxsubmssize": maxsize, "nrows": sum(layout[1]), "parts": parts,
             "identity": digest}
-    dagutils.write_plan(plan)
+    products.write_plan(plan)
     write_coordsys(params)
     density = params["weighting"] in parameters.DENSITY_WEIGHTINGS
-    dagutils.write_text_atomic(dagutils.SUBDAG, dagutils.gridding_subdag(
+    products.write_text_atomic(products.SUBDAG, dagutils.gridding_subdag(
         plan, density=density, transfer=transfer.enabled(params)))
     print(f"MSpartition: {len(parts)} sub-MSes of at most {maxsize} bytes; "
-          f"wrote {dagutils.SUBDAG}")
+          f"wrote {products.SUBDAG}")
 
 
 def same_partition(digest):
     """Whether sub-MSes already on disk were made by the same partition (else they
     are all written again)."""
-    old = dagutils.read_json(dagutils.PLAN)
+    old = products.read_json(products.PLAN)
     return old is not None and old.get("identity") == digest
 
 
@@ -73,7 +69,7 @@ def partition(vis, layout, maxsize, chosen, tarred):
     When even one integration does not fit, no sub-MS is left behind."""
     try:
         return fitting_parts(vis, layout, maxsize, chosen, tarred)
-    except dagutils.PartitionError:
+    except partitioning.PartitionError:
         shutil.rmtree(SUBMS_DIR, ignore_errors=True)
         raise
 
@@ -82,7 +78,7 @@ def fitting_parts(vis, layout, maxsize, chosen, tarred):
     spans, counts, bytes_per_row, overhead = layout
     max_rows = math.inf
     for _ in range(len(counts)):
-        ranges = dagutils.plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows)
+        ranges = partitioning.plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows)
         ranges = with_selected_rows(ranges, spans, chosen)
         parts = [make_part(vis, spans, counts, r, k, tarred) for k, r in enumerate(ranges, 1)]
         large = sorted((p["nrows"], p["bytes"]) for p in parts if p["bytes"] > maxsize)
@@ -96,7 +92,7 @@ def fewer_rows(nrows, nbytes, largest, maxsize):
     """Rows per sub-MS below those of a written sub-MS that was too large; an error if
     one integration (`largest` rows) would not fit any more."""
     if largest > nrows - 1:
-        raise dagutils.PartitionError(
+        raise partitioning.PartitionError(
             f"maxsubmssize = {maxsize} bytes is below the smallest possible sub-MS: "
             f"{nbytes} bytes on disk for {nrows} rows (one integration has up to {largest})")
     print(f"MSpartition: a sub-MS of {nrows} rows took {nbytes} bytes, more than "
@@ -136,28 +132,28 @@ def holds_any(sorted_times, first, last):
 def write_coordsys(params):
     """The coordinate system the whole MS defines, which every gridding job images with:
     prepareRun's, if it made it for this run's inputs, else made here."""
-    if dagutils.coordsys_digest() == identity.digest(params, "gridding"):
+    if products.coordsys_digest() == identity.digest(params, "gridding"):
         return
-    scratch = dagutils.fresh_dir(os.path.join(dagutils.PRODUCTS, "coordsys.tmp"))
+    scratch = products.fresh_dir(os.path.join(products.PRODUCTS, "coordsys.tmp"))
     csys = synthesis.image_coordinates(params, os.path.join(scratch, "image"))
-    dagutils.write_coordsys(csys, params)
+    products.write_coordsys(csys, params)
     shutil.rmtree(scratch)
 
 
 def make_part(vis, spans, counts, r, k, tarred):
-    bounds = dagutils.time_bounds(spans, r)
-    out = dagutils.subms_name(vis, k)
-    nrows = dagutils.rows(counts, r)
-    part = {"part": dagutils.part_id(k), "subms": out, "time_bounds": list(bounds),
+    bounds = partitioning.time_bounds(spans, r)
+    out = products.subms_name(vis, k)
+    nrows = partitioning.rows(counts, r)
+    part = {"part": products.part_id(k), "subms": out, "time_bounds": list(bounds),
             "integrations": r[1] - r[0] + 1, "nrows": nrows}
-    if dagutils.subms_rows(out, bounds) != nrows:
+    if partitioning.subms_rows(out, bounds) != nrows:
         os.makedirs(os.path.dirname(out), exist_ok=True)
         if os.path.exists(transfer.subms_tar(out)):      # the tar of an earlier sub-MS
             os.remove(transfer.subms_tar(out))
         with timing.timed("write_subms"):
-            copied = dagutils.write_subms(vis, bounds, out)
+            copied = partitioning.write_subms(vis, bounds, out)
         assert copied == nrows, f"{out}: copied {copied} rows, planned {nrows}"
-    part["bytes"] = dagutils.folder_bytes(out)
+    part["bytes"] = partitioning.folder_bytes(out)
     if tarred and not os.path.exists(transfer.subms_tar(out)):   # (sharedfs = False)
         with timing.timed("tar_subms"):
             transfer.pack_subms(out)

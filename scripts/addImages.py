@@ -8,54 +8,53 @@ sum of weights of that cycle's gridding).  Each stage is built in a scratch
 folder and moved into place when complete; one that exists is kept, so a
 re-run continues from what finished.
 """
-import os
 import sys
 
 import dagutils
-import synthesis
+from imaging import products, synthesis
 
 
 def main(cycle):
     params = dagutils.load_params()
-    parts = [p["part"] for p in dagutils.read_plan(params=params)["parts"]]
+    parts = [p["part"] for p in products.read_plan(params=params)["parts"]]
     cycle = int(cycle)
-    if cycle == 0 and not dagutils.finished(dagutils.stage_dir("psf"), params, "gridding"):
+    if cycle == 0 and not products.finished(products.stage_dir("psf"), params, "gridding"):
         add_psf(params, parts)
     add_residual(params, parts, cycle)
 
 
 def add_psf(params, parts):
-    final = dagutils.stage_dir("psf")
-    work = dagutils.fresh_dir(final + ".tmp")
-    partnames = dagutils.checked_images([dagutils.part_dir("psf", p) for p in parts], params,
+    final = products.stage_dir("psf")
+    work = products.fresh_dir(final + ".tmp")
+    partnames = products.checked_images([products.part_dir("psf", p) for p in parts], params,
                                         "gridding")
-    synthesis.normalize_psf(params, dagutils.image_base(work, params), partnames)
-    dagutils.publish(work, final, params, "gridding")
+    synthesis.normalize_psf(params, products.image_base(work, params), partnames)
+    products.publish(work, final, params, "gridding")
     print(f"addImages: wrote {final}")
 
 
 def add_residual(params, parts, cycle):
-    final, stage = dagutils.stage_dir("cycle", cycle), dagutils.cycle_stage(cycle)
-    if dagutils.finished(final, params, stage):
+    final, stage = products.stage_dir("cycle", cycle), products.cycle_stage(cycle)
+    if products.finished(final, params, stage):
         print(f"addImages: {final} exists from an earlier try; kept")
         return
-    work = dagutils.fresh_dir(final + ".tmp")
-    image = dagutils.image_base(work, params)
-    partnames = dagutils.checked_images([dagutils.part_dir("cycle", p, cycle) for p in parts],
+    work = products.fresh_dir(final + ".tmp")
+    image = products.image_base(work, params)
+    partnames = products.checked_images([products.part_dir("cycle", p, cycle) for p in parts],
                                         params, stage)
-    dagutils.link_images(psf_image(params), image, ["psf", "weight", "pb"])
+    products.link_images(psf_image(params), image, ["psf", "weight", "pb"])
     # tclean's residual carries the sum of weights of its own gridding, which
     # differs from the PSF's for awproject: keep the PSF's only where the
     # residual gridding has no term of its own.
-    dagutils.copy_images(psf_image(params), image, ["sumwt"])
+    products.copy_images(psf_image(params), image, ["sumwt"])
     synthesis.sum_images(partnames, image, "sumwt")
     synthesis.normalize_residual(params, image, partnames)
-    dagutils.publish(work, final, params, stage)
+    products.publish(work, final, params, stage)
     print(f"addImages: wrote {final}")
 
 
 def psf_image(params):
-    return dagutils.image_base(dagutils.stage_dir("psf"), params)
+    return products.image_base(products.stage_dir("psf"), params)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,8 @@ import functools
 import os
 import sys
 
-import cfcache
 import dagutils
-import identity
-import parameters
-import synthesis
+from imaging import cfcache, identity, parameters, products, synthesis
 
 
 def main(part, subms, cycle):
@@ -34,21 +31,21 @@ def main(part, subms, cycle):
                  f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
                  f"write the missing sub-MSes again, then submit again (the run continues)")
     check_cfcache(params)
-    dagutils.read_plan(params=params)               # (the sub-MS is of this run's MS)
-    setup = {"density": check_density(params), "csys": dagutils.read_coordsys(params)}
+    products.read_plan(params=params)               # (the sub-MS is of this run's MS)
+    setup = {"density": check_density(params), "csys": products.read_coordsys(params)}
     cycle = int(cycle)
     if cycle == 0:
-        grid_psf = functools.partial(synthesis.grid_psf, makepb=part == dagutils.part_id(1),
+        grid_psf = functools.partial(synthesis.grid_psf, makepb=part == products.part_id(1),
                                      **setup)
-        grid_part(params, subms, dagutils.part_dir("psf", part), grid_psf, stage="gridding")
+        grid_part(params, subms, products.part_dir("psf", part), grid_psf, stage="gridding")
     else:
-        identity.require(dagutils.minor_dir(cycle - 1), params, "deconvolution")
-    model = dagutils.image_base(os.path.join(dagutils.minor_dir(cycle - 1), "predict"), params)
-    weight = dagutils.image_base(dagutils.part_dir("psf", part), params) \
+        identity.require(products.minor_dir(cycle - 1), params, "deconvolution")
+    model = products.image_base(os.path.join(products.minor_dir(cycle - 1), "predict"), params)
+    weight = products.image_base(products.part_dir("psf", part), params) \
         if params["gridder"] in parameters.CF_GRIDDERS else None
     grid_residual = functools.partial(synthesis.grid_residual, **setup)
-    grid_part(params, subms, dagutils.part_dir("cycle", part, cycle), grid_residual,
-              model if cycle > 0 else None, weight, dagutils.cycle_stage(cycle))
+    grid_part(params, subms, products.part_dir("cycle", part, cycle), grid_residual,
+              model if cycle > 0 else None, weight, products.cycle_stage(cycle))
 
 
 def check_cfcache(params):
@@ -68,8 +65,8 @@ def check_density(params):
     """The whole MS's weight density for uniform and Briggs weighting (else None)."""
     if params["weighting"] not in parameters.DENSITY_WEIGHTINGS:
         return None
-    density = dagutils.density_image(params)
-    if not dagutils.finished(os.path.dirname(density), params, "gridding"):
+    density = products.density_image(params)
+    if not products.finished(os.path.dirname(density), params, "gridding"):
         sys.exit(f"allImagers: weighting = {params['weighting']!r} needs the weight density "
                  f"{density}, which the weightDensity jobs write before the first gridding: "
                  f"submit the DAG again (it continues from what finished)")
@@ -77,19 +74,19 @@ def check_density(params):
 
 
 def grid_part(params, subms, final, grid, model=None, weight=None, stage="gridding"):
-    if dagutils.finished(final, params, stage):
+    if products.finished(final, params, stage):
         print(f"allImagers: {final} exists from an earlier try; kept")
         return
-    work = dagutils.fresh_dir(final + ".tmp")
-    image = dagutils.image_base(work, params)
+    work = products.fresh_dir(final + ".tmp")
+    image = products.image_base(work, params)
     if model:  # copied, as tclean's scattermodel does: the imager rewrites its table.dat
-        dagutils.copy_images(model, image, ["model"])
+        products.copy_images(model, image, ["model"])
     if weight:  # only read: with it the AW gridder skips accumulating the sensitivity
-        dagutils.link_images(weight, image, ["weight"])  # again (3 s a job; same residual)
+        products.link_images(weight, image, ["weight"])  # again (3 s a job; same residual)
     grid(params, subms, image)
-    for path in dagutils.image_paths(image, "weight") if weight else []:
+    for path in products.image_paths(image, "weight") if weight else []:
         os.remove(path)                                   # the links: not part of the product
-    dagutils.publish(work, final, params, stage)
+    products.publish(work, final, params, stage)
     print(f"allImagers: wrote {final}")
 
 

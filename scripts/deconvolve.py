@@ -17,34 +17,31 @@ import os
 import sys
 
 import dagutils
-import identity
-import iteration
-import synthesis
-import timing
+from imaging import identity, iteration, products, synthesis, timing
 
 
 def main(cycle):
     params = dagutils.load_params()
     cycle = int(cycle)
-    final = dagutils.minor_dir(cycle)
-    if dagutils.finished(final, params, "deconvolution"):
+    final = products.minor_dir(cycle)
+    if products.finished(final, params, "deconvolution"):
         print(f"deconvolve: {final} exists from an earlier try; kept")
         return
-    identity.require(dagutils.stage_dir("cycle", cycle), params, dagutils.cycle_stage(cycle))
-    work = dagutils.fresh_dir(final + ".tmp")
-    image = dagutils.image_base(work, params)
+    identity.require(products.stage_dir("cycle", cycle), params, products.cycle_stage(cycle))
+    work = products.fresh_dir(final + ".tmp")
+    image = products.image_base(work, params)
     record = deconvolve(params, cycle, image)
     if record["stopcode"] == 0:
         make_predict_model(params, work, image)
-    dagutils.write_json(os.path.join(work, "record.json"), record)
-    dagutils.publish(work, final, params, "deconvolution")
+    products.write_json(os.path.join(work, "record.json"), record)
+    products.publish(work, final, params, "deconvolution")
     print(f"deconvolve: cycle {cycle}: {iteration.STOP_REASONS[record['stopcode']]}; "
           f"{record['iterdone']} iterations in all; wrote {final}")
 
 
 def deconvolve(params, cycle, image):
     """Set up the image set, replay earlier cycles, run this one; return its record."""
-    dagutils.assemble_cycle(params, cycle, image)
+    products.assemble_cycle(params, cycle, image)
     if params["niter"] == 0:
         return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
                 "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
@@ -52,7 +49,7 @@ def deconvolve(params, cycle, image):
             synthesis.using(synthesis.open_deconvolver(params, image)) as sd:
         nmajor = params["nmajor"]
         for k in range(cycle):
-            replay = iteration.Replay(dagutils.read_record(k, params)["calls"])
+            replay = iteration.Replay(products.read_record(k, params)["calls"])
             iteration.drive(bot, replay, k, nmajor)
         live = iteration.Live(sd)
         stop = iteration.drive(bot, live, cycle, nmajor)
@@ -69,10 +66,10 @@ def summarize(cycle, stop, calls, summary):
 
 def make_predict_model(params, work, image):
     """The model as the gridders predict it: divided by the weight, as tclean does."""
-    predict = dagutils.image_base(os.path.join(work, "predict"), params)
+    predict = products.image_base(os.path.join(work, "predict"), params)
     os.makedirs(os.path.dirname(predict))
-    dagutils.copy_images(image, predict, ["model"])
-    dagutils.link_images(image, predict, ["weight", "pb", "sumwt", "psf"])
+    products.copy_images(image, predict, ["model"])
+    products.link_images(image, predict, ["weight", "pb", "sumwt", "psf"])
     synthesis.divide_model(params, predict)
 
 

@@ -19,12 +19,8 @@ import os
 import shutil
 import sys
 
-import cfcache
 import dagutils
-import identity
-import parameters
-import synthesis
-import transfer
+from imaging import cfcache, identity, parameters, products, synthesis, transfer
 
 
 def main(mode, k=None):
@@ -38,7 +34,7 @@ def step(params, mode, k):
     state = cfcache.status(params)
     if state in ("unused", "ok"):
         if mode == "dry":
-            dagutils.write_text_atomic(dagutils.CFFILL, dagutils.cf_fill_dag(0))
+            products.write_text_atomic(products.CFFILL, dagutils.cf_fill_dag(0))
         if mode == "merge" and state == "ok":   # made by another run since our dry step
             shutil.rmtree(cfcache.build_dir(params), ignore_errors=True)
         print(f"makeCFs {mode}: " + (f"gridder={params['gridder']!r} needs no CF cache"
@@ -57,20 +53,20 @@ def dry(params, state):
     if state != "missing":
         print(f"makeCFs dry: making {params['cfcache']} again: it is {state}"
               + (f" (changed: {cfcache.differences(params)})" if state == "stale" else ""))
-    plan = dagutils.read_json(cfcache.plan_path(params))
+    plan = products.read_json(cfcache.plan_path(params))
     if plan is None or plan["shaping"] != cfcache.shaping(params):
         plan = make_dry(params)
-        dagutils.write_json(cfcache.plan_path(params), plan)
-    dagutils.write_text_atomic(dagutils.CFFILL, dagutils.cf_fill_dag(len(plan["shares"])))
+        products.write_json(cfcache.plan_path(params), plan)
+    products.write_text_atomic(products.CFFILL, dagutils.cf_fill_dag(len(plan["shares"])))
     print(f"makeCFs dry: {sum(map(len, plan['shares']))} CFs for {len(plan['shares'])} fill jobs")
 
 
 def make_dry(params):
-    build = dagutils.fresh_dir(cfcache.build_dir(params))
+    build = products.fresh_dir(cfcache.build_dir(params))
     work = cfcache.dry_dir(params) + ".tmp"
     cfs = synthesis.dry_cfcache(params, work, os.path.join(build, "scratch", "cf"))
     shutil.rmtree(os.path.join(build, "scratch"))
-    dagutils.publish_dir(work, cfcache.dry_dir(params))
+    products.publish_dir(work, cfcache.dry_dir(params))
     njobs = min(len(cfs), params["cfjobs"] or os.cpu_count() or 1)
     return {"shaping": cfcache.shaping(params),
             "shares": [cfcache.share(cfs, njobs, k) for k in range(1, njobs + 1)]}
@@ -81,7 +77,7 @@ def fill(params, k):
     if os.path.isdir(final):
         print(f"makeCFs fill {k}: {final} exists from an earlier try; kept")
         return
-    cfs = dagutils.read_json(cfcache.plan_path(params))["shares"][k - 1]
+    cfs = products.read_json(cfcache.plan_path(params))["shares"][k - 1]
     work = final + ".tmp"
     shutil.rmtree(work, ignore_errors=True)      # a CF filled twice fails: start from the dry one
     shutil.copytree(cfcache.dry_dir(params), work)
@@ -89,12 +85,12 @@ def fill(params, k):
     missed = [n for n in cfcache.empty_cfs(work) if n.removeprefix("WT") in cfs]
     if missed:
         sys.exit(f"makeCFs fill {k}: CASA left {', '.join(missed)} empty in {work}")
-    dagutils.publish_dir(work, final)
+    products.publish_dir(work, final)
     print(f"makeCFs fill {k}: filled {len(cfs)} CFs: {' '.join(cfs)}")
 
 
 def merge(params):
-    plan = dagutils.read_json(cfcache.plan_path(params))
+    plan = products.read_json(cfcache.plan_path(params))
     merged = cfcache.merge(params, plan["shares"])
     empty = cfcache.empty_cfs(merged)
     if empty:
@@ -110,8 +106,8 @@ def merge(params):
         else:
             if os.path.exists(cfcache.recorded_path(params)):
                 os.remove(cfcache.recorded_path(params))
-            dagutils.publish_dir(merged, final)
-            dagutils.write_json(cfcache.recorded_path(params), cfcache.shaping(params))
+            products.publish_dir(merged, final)
+            products.write_json(cfcache.recorded_path(params), cfcache.shaping(params))
             print(f"makeCFs merge: wrote {final}: {len(cfcache.cf_names(final))} CFs, all filled")
     shutil.rmtree(cfcache.build_dir(params))
 

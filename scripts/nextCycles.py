@@ -17,14 +17,14 @@ import os
 import sys
 
 import dagutils
-import transfer
+from imaging import products, transfer
 
 
 def main(first):
     first = int(first)
     try:
         params = dagutils.load_params()
-        stopped = dagutils.stopped_before(first, params)
+        stopped = products.stopped_before(first, params)
     except (RuntimeError, *dagutils.INPUT_ERRORS) as e:
         sys.exit(f"nextCycles: {e}")
     cycles = dagutils.cycle_batch(first, params)
@@ -38,12 +38,12 @@ def main(first):
 
 
 def write_batch(params, cycles):
-    plan = dagutils.read_plan(params=params)
+    plan = products.read_plan(params=params)
     for c in cycles:
-        path = os.path.join(dagutils.PRODUCTS, f"cycle{c}.dag")
-        dagutils.write_text_atomic(path, dagutils.cycle_subdag(plan, c, transfer.enabled(params)))
+        path = os.path.join(products.PRODUCTS, f"cycle{c}.dag")
+        products.write_text_atomic(path, dagutils.cycle_subdag(plan, c, transfer.enabled(params)))
     more = params["nmajor"] < 0 or cycles[-1] < params["nmajor"]
-    dagutils.write_text_atomic(dagutils.batch_path(cycles[0]), dagutils.batch_dag(cycles, more))
+    products.write_text_atomic(dagutils.batch_path(cycles[0]), dagutils.batch_dag(cycles, more))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 
 Run by `make run`, `make submit` and `make cfs` before they hand the DAG over
 (--before-dag), and as the PRE script of the DAG's first node.  Stops before
-any job with a clear message (and dagutils.INPUT_EXIT) if params/imaging.py is
+any job with a clear message (and parameters.INPUT_EXIT) if params/imaging.py is
 invalid, a value does not fit the MS (checks.py), a job would need more memory
 than where it runs (this machine, or with --pool, or under condor_dagman, the
 pool's largest slot), CASA's imager cannot define the image, or products/
@@ -26,19 +26,13 @@ import shutil
 import sys
 import tempfile
 
-import casaenv  # noqa: F401  (before synthesis: the offline CASA set-up)
-import cfcache
-import checks
-import dagrunner
-import dagutils
-import identity
-import parameters
-import resources
-import synthesis
-import transfer
+from dagengine import dagrunner
+from imaging import casaenv  # noqa: F401  (before synthesis: the offline CASA set-up)
+from imaging import (cfcache, checks, identity, parameters, products, resources, synthesis,
+                     transfer)
 
 RESOURCES = "products/resources"
-RECORD = dagutils.PARAMS_RECORD
+RECORD = products.PARAMS_RECORD
 TOP_DAG = os.path.join("dag", "condor_imaging.dag")
 # Stages an edit may change while the run continues (from its first minor cycle).
 CONTINUABLE = ("deconvolution", "restore")
@@ -54,11 +48,11 @@ def main(*flags):
         reconcile(params, "--before-dag" in flags)
     except (parameters.ParameterError, RuntimeError) as e:
         print(f"prepareRun: {e}", file=sys.stderr)
-        sys.exit(dagutils.INPUT_EXIT)
-    dagutils.write_json(RECORD, params)
-    dagutils.write_coordsys(csys, params)      # (MSpartition's, made once: 2.5 s on 400 MB)
+        sys.exit(parameters.INPUT_EXIT)
+    products.write_json(RECORD, params)
+    products.write_coordsys(csys, params)      # (MSpartition's, made once: 2.5 s on 400 MB)
     for kind, requests in requests.items():
-        dagutils.write_text_atomic(resources_path(kind), resources_htc(kind, requests, params))
+        products.write_text_atomic(resources_path(kind), resources_htc(kind, requests, params))
     if transfer.enabled(params):
         transfer.pack_code()
     print(f"prepareRun: parameters valid; wrote {RESOURCES}/")
@@ -97,7 +91,7 @@ def check_image(params):
 
 def reconcile(params, before_dag):
     """products/ may be continued only where it was made from these inputs."""
-    recorded = (dagutils.read_json(RECORD) or {}).get("identity")
+    recorded = (products.read_json(RECORD) or {}).get("identity")
     if recorded is None:
         return refuse_unrecorded()
     changed = identity.changed_stages(recorded, params["identity"])
@@ -132,7 +126,7 @@ STAGE_PRODUCTS = {
 def made_in(stages):
     """The existing products of these stages."""
     return [path for stage in stages for pattern in STAGE_PRODUCTS[stage]
-            for path in sorted(glob.glob(os.path.join(dagutils.PRODUCTS, pattern)))]
+            for path in sorted(glob.glob(os.path.join(products.PRODUCTS, pattern)))]
 
 
 def refuse_unrecorded():
@@ -151,15 +145,15 @@ def remove(stale, before_dag):
     """Remove stale products (the final images are kept as products/final.previous)
     and the DAGs' run files, which would mark their nodes done (as the DAG's own PRE
     script, its files are in use: then only the sub-DAGs')."""
-    final = dagutils.stage_dir("final")
-    run_files = glob.glob(os.path.join(dagutils.PRODUCTS, "*.dag.*"))
+    final = products.stage_dir("final")
+    run_files = glob.glob(os.path.join(products.PRODUCTS, "*.dag.*"))
     if before_dag:
         run_files += [p for p in glob.glob(f"{TOP_DAG}.*") if not p.endswith(".lock")]
     if stale:      # (each product is sent as a tar made once: those of stale ones go too)
         run_files += glob.glob(os.path.join(transfer.ROOT, "products", "*.tar"))
     for path in stale + run_files:
         if path == final:
-            dagutils.publish_dir(final, final + ".previous")
+            products.publish_dir(final, final + ".previous")
         elif os.path.exists(path):
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 

@@ -12,31 +12,30 @@ import os
 import sys
 
 import dagutils
-import progress
-import synthesis
+from imaging import plots, products, synthesis
 
 
 def main():
     params = dagutils.load_params()
-    last = dagutils.last_cycle(params)
+    last = products.last_cycle(params)
     if last is None:
         sys.exit("restore: no major cycle has stopped yet (see products/minor*/record.json)")
-    final = dagutils.stage_dir("final")
-    work = dagutils.fresh_dir(final + ".tmp")
-    image = dagutils.image_base(work, params)
-    dagutils.assemble_cycle(params, last, image)
+    final = products.stage_dir("final")
+    work = products.fresh_dir(final + ".tmp")
+    image = products.image_base(work, params)
+    products.assemble_cycle(params, last, image)
     synthesis.restore(params, image)
     run = summary(last, params)
     write_summary(work, run)
     title = f"{params['imagename']}: peak residual per major cycle"
-    progress.plot_peak_residuals(run["cycles"], os.path.join(work, "peak_residual.png"),
+    plots.plot_peak_residuals(run["cycles"], os.path.join(work, "peak_residual.png"),
                                  threshold_jy(params), title)
-    dagutils.publish(work, final, params, "restore")
+    products.publish(work, final, params, "restore")
     print(f"restore: wrote {final}")
 
 
 def summary(last, params):
-    records = [dagutils.read_record(c, params) for c in range(last + 1)]
+    records = [products.read_record(c, params) for c in range(last + 1)]
     return {"majorcycles": last, "iterdone": records[-1]["iterdone"],
             "stopcode": records[-1]["stopcode"], "stopreason": records[-1]["stopreason"],
             "cycles": [{"cycle": r["cycle"], "peakresidual": r["peakresidual"],
@@ -48,14 +47,14 @@ def threshold_jy(params):
     value = params["threshold"]
     if not value or isinstance(value, (int, float)):
         return float(value or 0) or None
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import quanta
     qa = quanta()
     return qa.convert(qa.quantity(value), "Jy")["value"] or None
 
 
 def write_summary(folder, s):
-    dagutils.write_json(os.path.join(folder, "summary.json"), s)
+    products.write_json(os.path.join(folder, "summary.json"), s)
     lines = [f"major cycles after the first: {s['majorcycles']}",
              f"minor-cycle iterations: {s['iterdone']}",
              f"stopped: {s['stopreason']} (tclean stop code {s['stopcode']})",

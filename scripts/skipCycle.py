@@ -10,12 +10,13 @@ has no record (it did not finish) or one made from other inputs.
 import sys
 
 import dagutils
+from imaging import products
 
 
 def main(cycle):
     cycle = int(cycle)
     try:
-        stopped = dagutils.stopped_before(cycle, dagutils.load_params())
+        stopped = products.stopped_before(cycle, dagutils.load_params())
     except (RuntimeError, *dagutils.INPUT_ERRORS) as e:
         sys.exit(f"skipCycle: {e}")
     if stopped:

@@ -8,7 +8,7 @@ fills products/transfer/in/NODE/ (see transfer.py).
 import sys
 
 import dagutils
-import transfer
+from imaging import transfer
 
 
 def main(node, script, *args):

@@ -9,7 +9,7 @@ without one it unpacks products/transfer/out/NODE.tar (see transfer.py).
 import sys
 
 import dagutils
-import transfer
+from imaging import transfer
 
 
 def main(node, returned):

@@ -17,20 +17,20 @@ import shutil
 import sys
 
 import dagutils
-import synthesis
+from imaging import products, synthesis
 
 
 def main(mode, part="", subms=""):
     params = dagutils.load_params()
     if mode == "part":
-        final = dagutils.part_dir("weights", part)
-        csys = dagutils.read_coordsys(params)
+        final = products.part_dir("weights", part)
+        csys = products.read_coordsys(params)
         make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
     elif mode == "sum":
-        plan = dagutils.read_plan(params=params)
-        parts = dagutils.checked_images([dagutils.part_dir("weights", p["part"])
+        plan = products.read_plan(params=params)
+        parts = products.checked_images([products.part_dir("weights", p["part"])
                                          for p in plan["parts"]], params, "gridding")
-        final = os.path.dirname(dagutils.density_image(params))
+        final = os.path.dirname(products.density_image(params))
         make(final, lambda image: synthesis.gather_density(params, image, parts), params)
     else:
         sys.exit(f"weightDensity: unknown mode {mode!r}: 'part PART SUBMS' or 'sum'")
@@ -38,16 +38,16 @@ def main(mode, part="", subms=""):
 
 def make(final, compute, params):
     """Run compute(image) in a scratch folder; keep only the .gridwt; publish."""
-    if dagutils.finished(final, params, "gridding"):
+    if products.finished(final, params, "gridding"):
         print(f"weightDensity: {final} exists from an earlier try; kept")
         return
-    work = dagutils.fresh_dir(final + ".tmp")
-    image = dagutils.image_base(work, params)
+    work = products.fresh_dir(final + ".tmp")
+    image = products.image_base(work, params)
     compute(image)
     for name in os.listdir(work):          # (the normalizer also leaves an empty PSF)
         if not name.endswith(".gridwt"):
             shutil.rmtree(os.path.join(work, name))
-    dagutils.publish(work, final, params, "gridding")
+    products.publish(work, final, params, "gridding")
     print(f"weightDensity: wrote {final}")
 
 

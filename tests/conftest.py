@@ -1,5 +1,5 @@
 """Shared fixtures: one simulated MS, one CF cache and one tclean reference per session;
-and one real EVLA observation (scripts/realdata.py), imported and calibrated once.
+and one real EVLA observation (scripts/tools/realdata.py), imported and calibrated once.
 
 Every imaging test works in its own run directory, made the way a user makes
 one: a copy of the project's Makefile, scripts, htc, dag and params, with
@@ -24,8 +24,10 @@ STANDARD = {"gridder": "standard", "cfcache": "", "wbawp": False, "conjbeams": F
 
 
 def casa_env(logdir):
-    env = dict(os.environ, CASASITECONFIG=str(ROOT / "scripts" / "casasiteconfig.py"),
-               CASA_LOGDIR=str(logdir), IMAGING_PYTHON=PYTHON)
+    scripts = Path(logdir).parent / "scripts"      # (a run directory's, else the project's)
+    env = dict(os.environ, CASASITECONFIG=str(ROOT / "scripts" / "imaging" / "casasiteconfig.py"),
+               CASA_LOGDIR=str(logdir), IMAGING_PYTHON=PYTHON,
+               PYTHONPATH=str(scripts if scripts.is_dir() else ROOT / "scripts"))
     return env
 
 
@@ -68,8 +70,8 @@ def folder_digest(folder):
 
 def new_run(where, overrides):
     """A run directory as a user makes one: copy the project, append overrides."""
-    import dagutils
-    rundir = Path(dagutils.copy_run(ROOT, where, overrides, "test overrides"))
+    from tools import newrun
+    rundir = Path(newrun.copy_run(ROOT, where, overrides, "test overrides"))
     (rundir / ".venv").symlink_to(Path(PYTHON).parents[1])  # as `cp -r` would bring it
     return rundir
 
@@ -82,7 +84,7 @@ def session_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sim_ms(session_dir):
     ms = session_dir / "sim_evla.ms"
-    run([PYTHON, ROOT / "scripts" / "simulate.py", ms], cwd=session_dir)
+    run([PYTHON, "-m", "tools.simulate", ms], cwd=session_dir)
     return ms
 
 
@@ -101,7 +103,7 @@ def tclean_started(session_dir, sim_ms):
     """
     refdir = session_dir / "tclean"
     refdir.mkdir()
-    args = [PYTHON, ROOT / "scripts" / "tcleanReference.py", ROOT / "params" / "imaging.py",
+    args = [PYTHON, "-m", "tools.tcleanReference", ROOT / "params" / "imaging.py",
             sim_ms, refdir / "ref", "niter=0"]
     log = open(refdir / "tclean.out", "w")
     proc = subprocess.Popen([str(a) for a in args], cwd=refdir, env=casa_env(refdir),
@@ -153,7 +155,7 @@ def references(session_dir, sim_ms, shared, cf_run):
             extra = [f"cfcache={str(folder / 'ref.cf')!r}"]
         else:
             extra = [f"{k}={v!r}" for k, v in STANDARD.items()]
-        run([PYTHON, ROOT / "scripts" / "tcleanReference.py", ROOT / "params" / "imaging.py",
+        run([PYTHON, "-m", "tools.tcleanReference", ROOT / "params" / "imaging.py",
              sim_ms, folder / "ref", *extra], cwd=folder)
         refs[gridder] = folder / "ref"
     return refs
@@ -161,12 +163,12 @@ def references(session_dir, sim_ms, shared, cf_run):
 
 @pytest.fixture(scope="session")
 def real_ms(session_dir):
-    """The real EVLA observation (scripts/realdata.py) imported into an MS, and the digest
+    """The real EVLA observation (scripts/tools/realdata.py) imported into an MS, and the digest
     it must keep: no test may modify it."""
-    uvfits = run([PYTHON, ROOT / "scripts" / "realdata.py", "fetch", REAL_CACHE],
+    uvfits = run([PYTHON, "-m", "tools.realdata", "fetch", REAL_CACHE],
                  cwd=session_dir).stdout.strip().splitlines()[-1]
     ms = session_dir / "day2_evla.ms"
-    run([PYTHON, ROOT / "scripts" / "realdata.py", "import", uvfits, ms], cwd=session_dir)
+    run([PYTHON, "-m", "tools.realdata", "import", uvfits, ms], cwd=session_dir)
     return ms, folder_digest(ms)
 
 
@@ -175,6 +177,6 @@ def calibrated_ms(session_dir, real_ms):
     """A calibrated, partly flagged copy of the real MS (CORRECTED_DATA), made once."""
     ms, digest = real_ms
     copy = session_dir / "day2_evla_calibrated.ms"
-    run([PYTHON, ROOT / "scripts" / "realdata.py", "calibrate", ms, copy], cwd=session_dir)
+    run([PYTHON, "-m", "tools.realdata", "calibrate", ms, copy], cwd=session_dir)
     assert folder_digest(ms) == digest, "calibrating the copy modified the original MS"
     return copy

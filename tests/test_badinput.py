@@ -24,11 +24,13 @@ import subprocess
 
 import pytest
 
+from imaging.parameters import INPUT_EXIT
+from imaging.partitioning import size_for
+
 import imagecompare as ic
 from conftest import PYTHON, ROOT, STANDARD, casa_env, folder_digest, new_run, run
-from dagutils import INPUT_EXIT, size_for
 
-DAG = ["scripts/dagrunner.py", "dag/condor_imaging.dag"]
+DAG = ["-m", "dagengine", "dag/condor_imaging.dag"]
 
 
 @pytest.mark.parametrize("overrides, says", [
@@ -135,7 +137,7 @@ def test_make_submit_asks_the_pool_for_its_largest_slot(session_dir, shared, tmp
 
 def test_a_job_stopped_by_its_input_is_not_retried(session_dir, shared):
     """maxsubmssize below one integration passes prepareRun and stops MSpartition
-    (a PartitionError): it exits with dagutils.INPUT_EXIT, and its RETRY line's
+    (a PartitionError): it exits with INPUT_EXIT, and its RETRY line's
     UNLESS-EXIT keeps the runner from trying it again (the job log shows one try)."""
     import htcondor2
     rundir = new_run(session_dir / "no_retry", {**shared, **STANDARD, "maxsubmssize": "1MB"})
@@ -170,7 +172,7 @@ def standard_ref(session_dir, sim_ms):
     folder = session_dir / "badinput_tclean"
     folder.mkdir()
     extra = {**STANDARD, "niter": 0, "timerange": FIRST_HOURS}
-    run([PYTHON, ROOT / "scripts" / "tcleanReference.py", ROOT / "params" / "imaging.py",
+    run([PYTHON, "-m", "tools.tcleanReference", ROOT / "params" / "imaging.py",
          sim_ms, folder / "ref", *[f"{k}={v!r}" for k, v in extra.items()]], cwd=folder)
     return folder / "ref"
 

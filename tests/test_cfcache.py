@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import cfcache
-import parameters
+from imaging import cfcache, parameters
+
 from conftest import PYTHON, ROOT, casa_env, folder_digest, new_run, run
 from test_recovery import attempts
 
@@ -88,14 +88,14 @@ def test_gridder_without_cfs_needs_no_cache(session_dir, shared):
 def small_ms(session_dir):
     """One SPW: two CFs, a quick fill."""
     ms = session_dir / "one_spw.ms"
-    run([PYTHON, ROOT / "scripts" / "simulate.py", "--spws", "1", "--chans", "2",
+    run([PYTHON, "-m", "tools.simulate", "--spws", "1", "--chans", "2",
          "--hours", "0.5", ms], cwd=session_dir)
     return ms
 
 
 def build(rundirs, cores):
     """dag/cfs.dag in several run directories at once; each exits 0."""
-    procs = [subprocess.Popen([PYTHON, "scripts/dagrunner.py", "dag/cfs.dag", "--cores", str(cores)],
+    procs = [subprocess.Popen([PYTHON, "-m", "dagengine", "dag/cfs.dag", "--cores", str(cores)],
                               cwd=d, env=casa_env(d / "logs"), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for d in rundirs]
     for d, p in zip(rundirs, procs):

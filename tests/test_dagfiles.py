@@ -11,13 +11,14 @@ import htcondor2
 import pytest
 
 import dagutils
-import parameters
 import prepareRun
+from imaging import parameters, products
+
 from conftest import ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
 PLAN = {"vis": "/data/big.ms", "parts": [
-    {"part": f"n{k}", "subms": dagutils.subms_name("/data/big.ms", k)} for k in (1, 2, 3)]}
+    {"part": f"n{k}", "subms": products.subms_name("/data/big.ms", k)} for k in (1, 2, 3)]}
 REQUESTS = {"request_cpus": 1, "request_memory": "2GB", "request_disk": "1GB"}
 PARAMS_REQUESTS = {"allImagers": {"request_memory": "20GB", "request_cpus": 2}}  # `jobresources`
 
@@ -138,7 +139,7 @@ def test_no_retry_of_a_job_stopped_by_its_input():
         dagutils.cycle_subdag(PLAN, 1), dagutils.cf_fill_dag(3)]
     retries = [l.split() for t in texts for l in t.splitlines() if l.startswith("RETRY")]
     assert len(retries) >= 12
-    assert all(r[0:1] + r[3:] == ["RETRY", "UNLESS-EXIT", str(dagutils.INPUT_EXIT)]
+    assert all(r[0:1] + r[3:] == ["RETRY", "UNLESS-EXIT", str(parameters.INPUT_EXIT)]
                and int(r[2]) >= 1 for r in retries), retries
 
 
@@ -148,7 +149,7 @@ def test_top_level_dag_structure():
     lines = [l.split() for l in (ROOT / "dag" / "condor_imaging.dag").read_text().splitlines()
              if l.strip() and not l.startswith("#")]
     assert ["JOB", "MSpartition", "htc/MSpartition.htc"] in lines
-    assert ["SUBDAG", "EXTERNAL", "allImagers", dagutils.SUBDAG] in lines
+    assert ["SUBDAG", "EXTERNAL", "allImagers", products.SUBDAG] in lines
     assert ["JOB", "addImages", "htc/addImages.htc"] in lines
     assert ["PARENT", "prepareRun", "CHILD", "CFs", "MSpartition"] in lines
     assert ["SUBDAG", "EXTERNAL", "CFs", "dag/cfs.dag"] in lines
@@ -156,7 +157,7 @@ def test_top_level_dag_structure():
     assert ["PARENT", "allImagers", "CHILD", "addImages"] in lines
     assert ["PARENT", "addImages", "CHILD", "deconvolve"] in lines
     assert ["PARENT", "deconvolve", "CHILD", "majorCycles"] in lines
-    assert ["SUBDAG", "EXTERNAL", "majorCycles", dagutils.MAJORCYCLES] in lines
+    assert ["SUBDAG", "EXTERNAL", "majorCycles", products.MAJORCYCLES] in lines
     assert ["PARENT", "majorCycles", "CHILD", "restore"] in lines
     assert ["SCRIPT", "DEBUG", "logs/prepareRun.pre.log", "ALL", "PRE", "prepareRun",
             "scripts/runjob", "prepareRun.py"] in lines

@@ -16,10 +16,10 @@ from pathlib import Path
 import htcondor2
 import pytest
 
-import dagrunner
-from dagrunner import run_dag
+from dagengine import dagrunner
+from dagengine.dagrunner import run_dag
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "dagrunner.py"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 # rec.py NAME SECONDS EXIT: sleep, append {start, end, argv, env} to runs/NAME.json, exit.
 REC = """\
@@ -417,8 +417,8 @@ def test_final_runs_after_failure(tmp_path, monkeypatch, abort, final_code, dag_
 def test_cli_exit_status(tmp_path):
     write(tmp_path, {"x.dag": "JOB A a.htc\nABORT-DAG-ON A 3 RETURN 6\n",
                      "a.htc": "executable = /bin/sh\narguments = \"-c 'exit 3'\"\nqueue\n"})
-    proc = subprocess.run([sys.executable, SCRIPT, "x.dag", "--cores", "1"], cwd=tmp_path,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dagengine", "x.dag", "--cores", "1"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SCRIPTS)})
     assert proc.returncode == 6
     assert "A: job exited (exit code 3)" in proc.stdout
 

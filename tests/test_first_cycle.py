@@ -8,9 +8,11 @@ read-only (immutable files) while the DAGs grid, and must come out unchanged.
 """
 import pytest
 
+from imaging import products
+from imaging.partitioning import size_for
+
 import imagecompare as ic
 from conftest import PYTHON, folder_digest, new_run, run
-from dagutils import size_for
 
 TOLERANCE = 1e-5
 PBLIMIT = 0.2  # params/imaging.py
@@ -26,7 +28,7 @@ def dag_run(request, session_dir, shared, sim_ms, frozen_cfcache, cache_before):
     nparts = request.param
     rundir = new_run(session_dir / f"first_cycle_{nparts}",
                      {**shared, "maxsubmssize": size_for(nparts, sim_ms), "niter": 0})
-    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
     return nparts, rundir
 
 
@@ -34,8 +36,7 @@ def test_partition_count_and_sizes(dag_run):
     nparts, rundir = dag_run
     subms = sorted((rundir / "products" / "subms").glob("*.ms"))
     assert len(subms) == nparts
-    import dagutils
-    limit = dagutils.read_plan(rundir / "products" / "partitions.json")["maxsubmssize"]
+    limit = products.read_plan(rundir / "products" / "partitions.json")["maxsubmssize"]
     for ms in subms:
         size = sum(p.stat().st_size for p in ms.rglob("*") if p.is_file())
         assert size <= limit, f"{ms.name}: {size} bytes > maxsubmssize {limit}"

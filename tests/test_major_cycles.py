@@ -20,9 +20,10 @@ import time
 import numpy as np
 import pytest
 
+from imaging.partitioning import size_for
+
 import imagecompare as ic
 from conftest import PYTHON, STANDARD, assert_memory_requests_cover, casa_env, new_run, run
-from dagutils import size_for
 
 PBLIMIT = 0.2
 CASES = {  # name: (number of sub-MSes, overrides)
@@ -37,7 +38,7 @@ def dag_run(request, session_dir, shared, sim_ms, cf_run):
     nparts, overrides = CASES[request.param]
     rundir = new_run(session_dir / f"major_{request.param}",
                      {**shared, "maxsubmssize": size_for(nparts, sim_ms), **overrides})
-    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
     gridder = overrides.get("gridder", "awproject")
     return request.param, rundir / "products" / "final", gridder
 
@@ -136,7 +137,7 @@ def test_restart_after_stop_mid_cycle(session_dir, shared, sim_ms, cf_run, refer
     tclean's images, cycles and iterations, and what had finished (cycle 1's sub-images)
     is not made again."""
     rundir = new_run(session_dir / "restart", {**shared, "maxsubmssize": size_for(3, sim_ms)})
-    proc = subprocess.Popen([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"],
+    proc = subprocess.Popen([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"],
                             cwd=rundir, env=casa_env(rundir / "logs"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(rundir / "products" / "parts" / "cycle2" / "n1", proc)
@@ -147,7 +148,7 @@ def test_restart_after_stop_mid_cycle(session_dir, shared, sim_ms, cf_run, refer
     before = os.stat(cycle1).st_mtime_ns
     for rescue in [*(rundir / "dag").glob("*.rescue*"), *(rundir / "products").glob("*.rescue*")]:
         rescue.unlink()  # as after a crash: only the products tell what finished
-    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
     assert os.stat(cycle1).st_mtime_ns == before
     final, ref = rundir / "products" / "final", references["awproject"]
     ours, theirs = json.loads((final / "summary.json").read_text()), tclean_summary(ref)

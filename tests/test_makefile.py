@@ -9,8 +9,8 @@ import pytest
 
 from conftest import new_run, run
 
-SIMULATE = "scripts/simulate.py data/sim_evla.ms"
-DAG = "scripts/dagrunner.py dag/condor_imaging.dag"
+SIMULATE = "-m tools.simulate data/sim_evla.ms"
+DAG = "-m dagengine dag/condor_imaging.dag"
 
 
 @pytest.mark.parametrize("vis, exists, simulates", [

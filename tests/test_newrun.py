@@ -65,7 +65,7 @@ def test_images_with_the_shared_cache_unchanged(new_run, shared, tclean_ref):
     cache = folder_digest(shared["cfcache"])
     with open(new_run / "params" / "imaging.py", "a") as f:
         f.write("niter = 0\n")
-    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=new_run)
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=new_run)
     assert "up to date" in (new_run / "logs" / "CFdry.out").read_text()
     assert folder_digest(shared["cfcache"]) == cache
     region = ic.pb_region(f"{tclean_ref}.pb.tt0", 0.2)

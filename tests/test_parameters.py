@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-import checks
-import parameters
+from imaging import checks, parameters
+
 from conftest import PYTHON, ROOT, new_run, run
 
 
@@ -148,7 +148,7 @@ def test_request_memory_in_condor_submits_units(value, mib):
 def test_mask_is_read_as_casa_reads_regions(params_file, tmp_path):
     """usemask='user': a CRTF region as text or in a file passes, one CASA's region
     parser cannot read is refused with its reason (tclean would only log it)."""
-    import synthesis
+    from imaging import synthesis
     p = parameters.load(params_file(""))
     csys = synthesis.image_coordinates(p, str(tmp_path / "image"))["coordsys"]
     good, bad = tmp_path / "good.crtf", tmp_path / "bad.crtf"
@@ -187,7 +187,7 @@ def test_sizes(text, size):
 def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
     """The DAG's first PRE script refuses the run; no job runs, the message names it."""
     rundir = new_run(session_dir / "badparam", {**shared, "robust": 7.0})
-    proc = run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir, check=False)
+    proc = run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir, check=False)
     assert proc.returncode != 0
     assert "node 'prepareRun' PRE script failed" in proc.stderr
     assert "its output: logs/prepareRun.pre.log" in proc.stderr
@@ -245,7 +245,7 @@ def test_job_imports_keep_every_casatasks_task_reachable(tmp_path):
     """synthesis imports casatasks' imager helpers without the package's tasks; code
     that asks for a task afterwards still gets casatasks' own task object."""
     (tmp_path / "logs").mkdir()
-    probe = (f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import synthesis; "
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); from imaging import synthesis; "
              "before = 'casatasks.tclean' in sys.modules; "
              "from casatasks import tclean, imstat; import casatasks; "
              "print(before, type(tclean).__name__, type(imstat).__name__, casatasks.version_string())")

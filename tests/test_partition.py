@@ -6,7 +6,8 @@ partitions derived by hand.
 import numpy as np
 import pytest
 
-import dagutils
+from imaging import parameters, partitioning
+
 from conftest import PYTHON, folder_digest, new_run, run
 
 COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "DATA", "FLAG", "WEIGHT")
@@ -91,37 +92,37 @@ def test_plan_balances_whole_integrations():
     counts = [100] * 10
     # 10 integrations of 100 rows of 10 bytes, 500 bytes of sub-tables:
     # 4000 bytes hold 3 integrations (3500) -> 4 parts of 3,2,3,2 or similar
-    ranges = dagutils.plan_partitions(counts, 10, 500, 4000)
+    ranges = partitioning.plan_partitions(counts, 10, 500, 4000)
     assert len(ranges) == 4
     assert ranges[0][0] == 0 and ranges[-1][1] == 9
     assert all(a[1] + 1 == b[0] for a, b in zip(ranges, ranges[1:]))
-    assert all(500 + dagutils.rows(counts, r) * 10 <= 4000 for r in ranges)
+    assert all(500 + partitioning.rows(counts, r) * 10 <= 4000 for r in ranges)
 
 
 def test_plan_one_part_when_it_fits():
-    assert dagutils.plan_partitions([5, 5], 10, 0, 100) == [(0, 1)]
+    assert partitioning.plan_partitions([5, 5], 10, 0, 100) == [(0, 1)]
 
 
 def test_plan_keeps_below_the_rows_a_written_sub_ms_showed_too_many():
     """The estimate allows 3 integrations of 100 rows per part; written sub-MSes of 300
     rows were too large (max_rows = 299): parts of at most 2 integrations, 5 of them."""
-    ranges = dagutils.plan_partitions([100] * 10, 10, 500, 4000, max_rows=299)
-    assert [dagutils.rows([100] * 10, r) for r in ranges] == [200] * 5
+    ranges = partitioning.plan_partitions([100] * 10, 10, 500, 4000, max_rows=299)
+    assert [partitioning.rows([100] * 10, r) for r in ranges] == [200] * 5
 
 
 def test_plan_refuses_size_below_one_integration():
-    with pytest.raises(dagutils.PartitionError, match="maxsubmssize"):
-        dagutils.plan_partitions([100, 100], 10, 500, 1000)
+    with pytest.raises(partitioning.PartitionError, match="maxsubmssize"):
+        partitioning.plan_partitions([100, 100], 10, 500, 1000)
 
 
 def test_time_bounds_separate_neighbours():
-    assert dagutils.time_bounds([(0.0, 0.0), (10.0, 10.0), (20.0, 20.0)], (1, 1)) == (5.0, 15.0)
+    assert partitioning.time_bounds([(0.0, 0.0), (10.0, 10.0), (20.0, 20.0)], (1, 1)) == (5.0, 15.0)
 
 
 def test_time_bounds_lie_between_jittered_integrations():
     """Halfway from the last time of one integration to the first of the next."""
     spans = [(0.0, 1.5), (10.0, 10.04), (19.94, 20.0)]
-    assert dagutils.time_bounds(spans, (1, 1)) == (5.75, 14.99)
+    assert partitioning.time_bounds(spans, (1, 1)) == (5.75, 14.99)
 
 
 def test_integrations_group_jittered_times():
@@ -129,7 +130,7 @@ def test_integrations_group_jittered_times():
     1.5 s and INTERVAL (0.04 s) is wrong, as in the real EVLA data: three groups by hand."""
     times = np.array([0.0, 0.5, 1.5, 10.0, 10.04, 9.96, 20.0, 20.0, 19.94])
     baselines = np.array([1, 2, 3] * 3)
-    spans, counts = dagutils.integrations(times, baselines, 0.04)
+    spans, counts = partitioning.integrations(times, baselines, 0.04)
     assert spans == [(0.0, 1.5), (9.96, 10.04), (19.94, 20.0)]
     assert counts == [3, 3, 3]
 
@@ -139,13 +140,13 @@ def test_integrations_across_a_scan_gap():
     baseline stays 10 s, so each of the five integrations is its own group."""
     starts = [0.0, 10.0, 20.0, 300.0, 310.0]
     times = np.repeat(starts, 2) + np.tile([0.0, 0.3], 5)
-    spans, counts = dagutils.integrations(times, np.tile([1, 2], 5), 0.04)
+    spans, counts = partitioning.integrations(times, np.tile([1, 2], 5), 0.04)
     assert spans == [(t, t + 0.3) for t in starts] and counts == [2] * 5
 
 
 def test_integrations_trust_interval_when_baselines_do_not_repeat():
     """One row per baseline: the median step is unknown; INTERVAL (10 s) rules."""
-    spans, counts = dagutils.integrations(np.array([0.0, 0.3, 10.0]), np.array([1, 2, 3]), 10.0)
+    spans, counts = partitioning.integrations(np.array([0.0, 0.3, 10.0]), np.array([1, 2, 3]), 10.0)
     assert (spans, counts) == ([(0.0, 0.3), (10.0, 10.0)], [2, 1])
 
 
@@ -154,7 +155,7 @@ def test_size_below_one_integration_stops_with_the_parameter(session_dir, shared
     plus ~1.1 MB of sub-tables: 1 MB cannot hold it."""
     rundir = new_run(session_dir / "too_small", {**shared, "maxsubmssize": "1MB"})
     proc = run([PYTHON, "scripts/MSpartition.py"], cwd=rundir, check=False)
-    assert proc.returncode == dagutils.INPUT_EXIT      # (its RETRY says: do not try again)
+    assert proc.returncode == parameters.INPUT_EXIT      # (its RETRY says: do not try again)
     assert proc.stderr.strip().splitlines()[-1].startswith("MSpartition: maxsubmssize = ")
     assert not (rundir / "products" / "subms").exists()
 

@@ -2,7 +2,7 @@
 
 Where condor_submit_dag is on PATH (an access point, a personal HTCondor) it
 is used; otherwise the project's personal pool in a Debian 13 chroot
-(scripts/pool.sh, needs root) is brought up for these tests and taken down
+(scripts/tools/pool.sh, needs root) is brought up for these tests and taken down
 after.  A clean run's restored image equals tclean's, with tclean's cycles,
 iterations and stop reason, as for the local runner.  A run with injected
 failures is retried by DAGMan, stops with a rescue DAG, and re-submitted
@@ -19,14 +19,15 @@ import time
 import htcondor2
 import pytest
 
-import imagecompare as ic
 import dagutils
+from imaging.partitioning import size_for
+
+import imagecompare as ic
 from conftest import ROOT, new_run, run
-from dagutils import size_for
 from test_recovery import (FAIL_ONCE, REMOVE_SUBMS, assert_equals_tclean, attempts, inject,
                            inodes, status)
 
-POOL = ROOT / "scripts" / "pool.sh"
+POOL = ROOT / "scripts" / "tools" / "pool.sh"
 SUBMIT = ["-include_env", "IMAGING_PYTHON", "dag/condor_imaging.dag"]
 
 
@@ -184,7 +185,7 @@ def test_submit_files_pass_condor_submit(pool_run, in_pool):
         assert f"RequestDisk={disk}\n" in text
 
 
-# The directory the personal pool's `isolated` execute node cannot see (scripts/pool.sh).
+# The directory the personal pool's `isolated` execute node cannot see (scripts/tools/pool.sh).
 APONLY = os.path.join(os.environ.get("POOL_DIR", "/var/tmp/imaging-pool"), "aponly")
 PROBE = """executable = /bin/ls
 arguments = {target}

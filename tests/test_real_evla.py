@@ -1,6 +1,6 @@
 """The DAG on a real EVLA observation equals monolithic tclean on it.
 
-The data (scripts/realdata.py): J1008+0730 at Ka band (one SPW of 64 x 125 kHz
+The data (scripts/tools/realdata.py): J1008+0730 at Ka band (one SPW of 64 x 125 kHz
 at 36.3 GHz), the EVLA in D configuration, nine 10 s integrations whose rows
 carry jittered TIME values, INTERVAL 0.04 s.  At 36 GHz the primary beam is
 about 1.2 arcmin (FWHM) and the resolution about 2 arcsec: the images are 128
@@ -30,7 +30,8 @@ import shutil
 import numpy as np
 import pytest
 
-import dagutils
+from imaging import parameters
+
 import imagecompare as ic
 from conftest import PYTHON, ROOT, folder_digest, new_run, run
 from test_partition import columns, disk_bytes, row_keys
@@ -46,14 +47,14 @@ ITERATING = {"datacolumn": "corrected", "niter": 200, "cycleniter": 10, "thresho
 def tclean(folder, vis, overrides):
     """scripts/tcleanReference.py with params/imaging.py and these overrides."""
     folder.mkdir()
-    run([PYTHON, ROOT / "scripts" / "tcleanReference.py", ROOT / "params" / "imaging.py", vis,
+    run([PYTHON, "-m", "tools.tcleanReference", ROOT / "params" / "imaging.py", vis,
          folder / "ref", *(f"{k}={v!r}" for k, v in overrides.items() if k != "imagename")],
         cwd=folder)
     return folder / "ref"
 
 
 def dag(rundir):
-    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
     return rundir
 
 
@@ -225,7 +226,7 @@ def test_size_below_one_written_integration_names_the_smallest(session_dir, real
     rundir = new_run(session_dir / "real_too_small",
                      {**REAL, "vis": str(real_ms[0]), "maxsubmssize": 1_500_000})
     proc = run([PYTHON, "scripts/MSpartition.py"], cwd=rundir, check=False)
-    assert proc.returncode == dagutils.INPUT_EXIT        # (not retried: it cannot succeed)
+    assert proc.returncode == parameters.INPUT_EXIT        # (not retried: it cannot succeed)
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("MSpartition: maxsubmssize = 1500000 bytes is below the smallest")
     assert int(last.split(": ")[2].split()[0]) > 1_500_000

@@ -13,11 +13,12 @@ import re
 
 import htcondor2
 
+from imaging.partitioning import size_for
+
 import imagecompare as ic
 from conftest import PYTHON, new_run, run
-from dagutils import size_for
 
-DAG = ["scripts/dagrunner.py", "dag/condor_imaging.dag"]
+DAG = ["-m", "dagengine", "dag/condor_imaging.dag"]
 
 # Prepended to a copy of scripts/allImagers.py (argv: PART SUBMS CYCLE): the gridding job
 # of one part and cycle fails once, before any work.
@@ -153,7 +154,7 @@ def test_missing_subms_stops_cleanly_and_running_again_continues(session_dir, sh
 def test_status_ignores_a_lock_left_by_a_killed_runner(tmp_path, monkeypatch):
     """A lock whose dagrunner process is gone (kill -9) is not a running DAG."""
     import subprocess
-    import progress
+    from tools import progress
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dag").mkdir()
     dead = subprocess.Popen(["true"])

@@ -18,9 +18,10 @@ import json
 import os
 import shutil
 
+from imaging.partitioning import size_for
+
 import imagecompare as ic
 from conftest import PYTHON, STANDARD, new_run, run
-from dagutils import size_for
 from test_recovery import inject
 
 PERMANENT_FAILURE = 'import sys as _sys\n_sys.exit("injected failure")\n'
@@ -52,7 +53,7 @@ def test_an_edit_after_a_failure_is_refused_before_any_job(session_dir, shared, 
     assert job_log_lines(rundir) == jobs and os.stat(rundir / "products" / "psf").st_ino == psf
     # condor_submit_dag (here dagrunner) alone: the rescue file marks prepareRun done,
     # so the first node that runs (its PRE script, then its job) checks the parameters
-    proc = run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir, check=False)
+    proc = run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir, check=False)
     assert proc.returncode != 0 and "node 'deconvolve' PRE script failed" in proc.stderr
     log = (rundir / "logs" / "deconvolve.pre.log").read_text()
     assert "params/imaging.py was edited since this run was checked (weighting changed)" in log

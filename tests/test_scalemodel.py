@@ -1,7 +1,7 @@
 """The scaling model's arithmetic, against numbers worked out by hand."""
 import pytest
 
-import scalemodel
+from tools import scalemodel
 
 
 def test_fit_recovers_a_line():

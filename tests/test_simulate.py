@@ -16,14 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
-SCRIPT = SCRIPTS / "simulate.py"
-os.environ["CASASITECONFIG"] = str(SCRIPTS / "casasiteconfig.py")
+os.environ["CASASITECONFIG"] = str(SCRIPTS / "imaging" / "casasiteconfig.py")
 os.environ["CASA_LOGDIR"] = os.path.join(tempfile.gettempdir(), "casa-test-logs-%d" % os.getuid())
 sys.path.insert(0, str(SCRIPTS))
 
-import casaenv  # noqa: E402,F401
 import casatools  # noqa: E402
-import simulate  # noqa: E402  (for SOURCES, the sky specification, and spw_layout)
+
+from imaging import casaenv  # noqa: E402,F401
+from tools import simulate  # noqa: E402  (for SOURCES, the sky specification, and spw_layout)
 
 C = 299792458.0
 HOURS, INTEGRATION, NSPW, NCHAN, NOISE = 0.25, 60.0, 4, 4, 0.01
@@ -37,10 +37,10 @@ CHAN_WIDTH = 64e6
 
 
 def run(out, *extra, check=True):
-    args = [sys.executable, str(SCRIPT), str(out), "--hours", str(HOURS),
+    args = [sys.executable, "-m", "tools.simulate", str(out), "--hours", str(HOURS),
             "--integration", str(INTEGRATION), "--spws", str(NSPW),
             "--chans", str(NCHAN), *extra]
-    proc = subprocess.run(args, cwd=Path(out).parent, env=os.environ.copy(),
+    proc = subprocess.run(args, cwd=Path(out).parent, env=dict(os.environ, PYTHONPATH=str(SCRIPTS)),
                           capture_output=True, text=True, timeout=120)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -11,10 +11,11 @@ import json
 
 import pytest
 
+from imaging import transfer
+from imaging.partitioning import size_for
+
 import imagecompare as ic
-import transfer
 from conftest import PYTHON, new_run, run
-from dagutils import size_for
 
 CASE = {"weighting": "briggs", "robust": 0.5}
 
@@ -26,7 +27,7 @@ def runs(session_dir, shared, sim_ms, cf_run):
     for sharedfs in (True, False):
         rundir = new_run(session_dir / f"sharedfs_{sharedfs}",
                          {**shared, **CASE, "maxsubmssize": size_for(2, sim_ms), "sharedfs": sharedfs})
-        run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+        run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
         rundirs[sharedfs] = rundir
     return rundirs
 

@@ -10,9 +10,11 @@ its own gives another PSF.
 """
 import pytest
 
+from imaging import products
+from imaging.partitioning import size_for
+
 import imagecompare as ic
 from conftest import PYTHON, ROOT, STANDARD, assert_memory_requests_cover, new_run, run
-from dagutils import size_for
 
 TOLERANCE = 1e-5
 WEIGHTINGS = {
@@ -39,7 +41,7 @@ def tclean_refs(session_dir, sim_ms, shared, cf_run):
         else:
             shutil.copytree(shared["cfcache"], folder / "ref.cf")
             extra["cfcache"] = str(folder / "ref.cf")
-        run([PYTHON, ROOT / "scripts" / "tcleanReference.py", ROOT / "params" / "imaging.py",
+        run([PYTHON, "-m", "tools.tcleanReference", ROOT / "params" / "imaging.py",
              sim_ms, folder / "ref", *[f"{k}={v!r}" for k, v in extra.items()]], cwd=folder)
         refs[name, gridder] = folder / "ref"
     return refs
@@ -51,7 +53,7 @@ def dag_run(request, session_dir, shared, sim_ms, cf_run):
     overrides = {**shared, **WEIGHTINGS[name], "niter": 0,
                  "maxsubmssize": size_for(nparts, sim_ms), **(STANDARD if gridder == "standard" else {})}
     rundir = new_run(session_dir / f"weighting_{name}_{nparts}_{gridder}", overrides)
-    run([PYTHON, "scripts/dagrunner.py", "dag/condor_imaging.dag"], cwd=rundir)
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
     return name, nparts, gridder, rundir
 
 
@@ -77,13 +79,12 @@ def test_memory_requests_cover_the_weight_density_jobs(dag_run):
 def test_weighting_each_sub_ms_alone_differs(dag_run, tclean_refs, tmp_path):
     """The control: the same 4 sub-MSes, each weighted with its own density (no
     weightDensity stage), give a PSF unlike tclean's, so the test above can fail."""
-    import dagutils
-    import parameters
-    import synthesis
+    from imaging import parameters
+    from imaging import synthesis
     name, nparts, gridder, rundir = dag_run
     params = parameters.load(str(rundir / "params" / "imaging.py"), str(rundir))
     parts = []
-    for k, p in enumerate(dagutils.read_plan(rundir / "products" / "partitions.json")["parts"]):
+    for k, p in enumerate(products.read_plan(rundir / "products" / "partitions.json")["parts"]):
         parts.append(str(tmp_path / p["part"] / "ctb80"))
         synthesis.grid_psf(params, str(rundir / p["subms"]), parts[-1], makepb=k == 0)
     summed = tmp_path / "sum" / "ctb80"

@@ -24,11 +24,9 @@ import os
 import shutil
 import tarfile
 
-import dagutils
-import identity
-import parameters
+from imaging import identity, parameters, products
 
-ROOT = os.path.join(dagutils.PRODUCTS, "transfer")
+ROOT = os.path.join(products.PRODUCTS, "transfer")
 CODE_TAR = os.path.join(ROOT, "code.tar")
 CFCACHE_TAR = os.path.join(ROOT, "cfcache.tar")
 LOCAL = ("makeCFs", "MSpartition")   # on the access point; every other kind is remote
@@ -116,34 +114,34 @@ def inputs(script, args, params):
 
 def gridding_inputs(params, part, subms, cycle):
     cycle = int(cycle)
-    paths = [dagutils.COORDSYS, dagutils.PLAN]
+    paths = [products.COORDSYS, products.PLAN]
     if params["weighting"] in parameters.DENSITY_WEIGHTINGS:
-        paths.append(dagutils.WEIGHTS)
+        paths.append(products.WEIGHTS)
     if cycle > 0:
-        paths += [os.path.join(dagutils.minor_dir(cycle - 1), name)
+        paths += [os.path.join(products.minor_dir(cycle - 1), name)
                   for name in ("predict", identity.RECORD)]
         if params["gridder"] in parameters.CF_GRIDDERS:
-            paths += images(dagutils.part_dir("psf", part), params, "weight")
+            paths += images(products.part_dir("psf", part), params, "weight")
     return paths
 
 
 def density_inputs(params, mode, part="", subms=""):
     if mode == "part":
-        return [dagutils.COORDSYS]
-    return [dagutils.PLAN] + [dagutils.part_dir("weights", p) for p in parts()]
+        return [products.COORDSYS]
+    return [products.PLAN] + [products.part_dir("weights", p) for p in parts()]
 
 
 def adding_inputs(params, cycle):
     cycle = int(cycle)
-    paths = [dagutils.PLAN] + [dagutils.part_dir("cycle", p, cycle) for p in parts()]
+    paths = [products.PLAN] + [products.part_dir("cycle", p, cycle) for p in parts()]
     if cycle == 0:
-        return paths + [dagutils.part_dir("psf", p) for p in parts()]
-    return paths + [dagutils.stage_dir("psf")]
+        return paths + [products.part_dir("psf", p) for p in parts()]
+    return paths + [products.stage_dir("psf")]
 
 
 def minor_cycle_inputs(params, cycle):
     cycle = int(cycle)
-    return [dagutils.stage_dir("cycle", cycle)] + earlier_cycles(params, cycle) + user_mask(params)
+    return [products.stage_dir("cycle", cycle)] + earlier_cycles(params, cycle) + user_mask(params)
 
 
 def user_mask(params):
@@ -154,32 +152,32 @@ def user_mask(params):
 
 
 def restore_inputs(params):
-    last = dagutils.last_cycle()
+    last = products.last_cycle()
     if last is None:      # restore.py says why
         return []
-    return [dagutils.stage_dir("cycle", last), *record_files(last)] + earlier_cycles(params, last)
+    return [products.stage_dir("cycle", last), *record_files(last)] + earlier_cycles(params, last)
 
 
 def earlier_cycles(params, cycle):
     """The records of the cycles before `cycle` and the model and mask of the last one."""
     paths = [path for k in range(cycle) for path in record_files(k)]
     if cycle > 0:
-        paths += images(dagutils.minor_dir(cycle - 1), params, "model", "mask")
+        paths += images(products.minor_dir(cycle - 1), params, "model", "mask")
     return paths
 
 
 def record_files(cycle):
     """A minor cycle's record and the identity it was made with."""
-    return [os.path.join(dagutils.minor_dir(cycle), name) for name in ("record.json", identity.RECORD)]
+    return [os.path.join(products.minor_dir(cycle), name) for name in ("record.json", identity.RECORD)]
 
 
 def images(folder, params, *kinds):
-    base = dagutils.image_base(folder, params)
-    return [path for kind in kinds for path in dagutils.image_paths(base, kind)]
+    base = products.image_base(folder, params)
+    return [path for kind in kinds for path in products.image_paths(base, kind)]
 
 
 def parts():
-    return [p["part"] for p in dagutils.read_plan()["parts"]]
+    return [p["part"] for p in products.read_plan()["parts"]]
 
 
 # ---------------------------------------------------------------- the node's PRE and POST
@@ -193,7 +191,7 @@ def out_tar(node):
 
 def stage_in(node, script, args, params):
     """products/transfer/in/<node>/: everything the job needs, for HTCondor to send."""
-    folder = dagutils.fresh_dir(in_dir(node))
+    folder = products.fresh_dir(in_dir(node))
     subms = job_subms(script, args)
     tars = [CODE_TAR] + ([subms_tar(subms)] if subms else [])
     if subms and params["cfcache"]:          # (every imager on a sub-MS sets up its gridder)
@@ -202,7 +200,7 @@ def stage_in(node, script, args, params):
     for tar in tars:
         hard_link(tar, os.path.join(folder, os.path.basename(tar)))
     with atomic_tar(os.path.join(folder, "params.tar")) as tar:
-        add_bytes(tar, dagutils.PARAMS_RECORD, json.dumps(scratch_params(params)).encode())
+        add_bytes(tar, products.PARAMS_RECORD, json.dumps(scratch_params(params)).encode())
 
 
 def product_tar(path):
@@ -271,10 +269,10 @@ def stage_out(node, returned):
     if not os.path.exists(tar):
         print(f"stageOut: {node}: no {tar} came back from the job")
         return returned or 1
-    work = dagutils.fresh_dir(f"{tar}.d")
+    work = products.fresh_dir(f"{tar}.d")
     with tarfile.open(tar) as t:
         t.extractall(work, filter="tar")
-    for top in ("logs", dagutils.PRODUCTS):
+    for top in ("logs", products.PRODUCTS):
         merge_into(os.path.join(work, top), top)
     shutil.rmtree(work)
     os.remove(tar)

@@ -59,7 +59,7 @@ def fetch(cache_dir):
 
 def import_uvfits(uvfits, ms):
     """importuvfits into a temporary name, renamed when complete."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatasks import importuvfits
     tmp = ms + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -69,7 +69,7 @@ def import_uvfits(uvfits, ms):
 
 def calibrate(ms, copy):
     """A copy of ms, partly flagged, with gains solved and applied into CORRECTED_DATA."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatasks import applycal, flagdata, gaincal
     tmp, table = copy + ".tmp", copy + ".G"
     for path in (tmp, table):

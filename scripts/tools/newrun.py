@@ -10,10 +10,30 @@ cache while its CF parameters match (prepareRun refuses to remake a cache
 outside its own run directory).  DIR/.venv links this run's environment.
 """
 import os
+import shutil
 import sys
 
-import dagutils
-import parameters
+from imaging import parameters
+
+
+RUN_FILES = ("Makefile", "requirements.txt", "scripts", "htc", "dag", "params")
+
+
+def copy_run(root, folder, overrides, why="overrides"):
+    """A run directory as a user makes one: a copy of root's, overrides appended to
+    params/imaging.py (later assignments win)."""
+    os.makedirs(folder)
+    for name in RUN_FILES:
+        src = os.path.join(root, name)
+        if os.path.isdir(src):   # (not DAGMan's files beside the DAGs, nor Python's caches)
+            shutil.copytree(src, os.path.join(folder, name),
+                            ignore=shutil.ignore_patterns("*.dag.*", "__pycache__"))
+        else:
+            shutil.copy2(src, os.path.join(folder, name))
+    with open(os.path.join(folder, "params", "imaging.py"), "a") as f:
+        f.write(f"\n# {why}\n")
+        f.writelines(f"{k} = {v!r}\n" for k, v in overrides.items())
+    return folder
 
 
 def main(dest):
@@ -29,7 +49,7 @@ def main(dest):
     if params["cfcache"]:
         shared["cfcache"] = os.path.abspath(params["cfcache"])
     here = os.getcwd()
-    dagutils.copy_run(here, dest, shared, f"made by `make newrun` from {here}: the same MS "
+    copy_run(here, dest, shared, f"made by `make newrun` from {here}: the same MS "
                       "and CF cache (give cfcache a path of this run's if you change CF parameters)")
     venv = os.path.join(here, ".venv")
     if os.path.isdir(venv):

@@ -9,12 +9,12 @@ import contextlib
 import os
 import shutil
 
-import casaenv  # offline CASA site configuration, before casatools
+from imaging import casaenv  # offline CASA site configuration, before casatools
 casaenv.casatasks_helpers()   # ImagerParameters without importing every casatasks task
 from casatasks.private.imagerhelpers.input_parameters import ImagerParameters  # noqa: E402
-from cfcache import cf_names
-from dagutils import image_paths
-from timing import casa_work
+from imaging.cfcache import cf_names
+from imaging.products import image_paths
+from imaging.timing import casa_work
 from casatools import (image, iterbotsink, synthesisdeconvolver, synthesisimager,
                        synthesisnormalizer)
 

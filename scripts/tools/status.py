@@ -11,8 +11,8 @@ import datetime
 import os
 import sys
 
-import dagutils
-import progress
+from imaging import products
+from tools import progress
 
 
 def main(rundir="."):
@@ -24,7 +24,7 @@ def main(rundir="."):
         print("stage:   none yet: `make run` runs it here, `make submit` on HTCondor")
         return
     what, cycle = progress.stage()
-    limit = progress.cycle_limit(dagutils.read_json(dagutils.PARAMS_RECORD))
+    limit = progress.cycle_limit(products.read_json(products.PARAMS_RECORD))
     where = "" if cycle is None else f"major cycle {cycle} ({limit}): "
     print(f"stage:   {where}{what}")
     nodes = progress.jobs()

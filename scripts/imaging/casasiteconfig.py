@@ -3,6 +3,7 @@
 # downloaded.  CASA's log goes to the run's log folder (CASA_LOGDIR, default
 # ./logs), one file per process, never into the current directory.
 import os
+
 import casadata
 
 measurespath = casadata.datapath

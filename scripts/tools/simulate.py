@@ -29,7 +29,7 @@ import shutil
 import sys
 import tempfile
 
-import casaenv  # noqa: F401  (must come before casatools: offline CASA config)
+from imaging import casaenv  # noqa: F401  (must come before casatools: offline CASA config)
 import casadata
 import casatools
 

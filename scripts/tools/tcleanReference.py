@@ -15,8 +15,8 @@ import ast
 import json
 import sys
 
-import casaenv  # noqa: F401
-import parameters
+from imaging import casaenv  # noqa: F401
+from imaging import parameters
 
 
 def main(paramfile, vis, imagename, *overrides):

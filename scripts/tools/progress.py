@@ -11,8 +11,8 @@ import os
 import re
 import time
 
-import dagrunner
-import dagutils
+from dagengine import dagrunner
+from imaging import products
 
 TOP_DAG = os.path.join("dag", "condor_imaging.dag")
 JOB_LOG = os.path.join("logs", "imaging.log")
@@ -36,36 +36,36 @@ def run_state():
 
 
 def summary_path():
-    return os.path.join(dagutils.stage_dir("final"), "summary.json")
+    return os.path.join(products.stage_dir("final"), "summary.json")
 
 
 def stage():
     """(what the run does or did last, major cycle or None), from finished products."""
     if os.path.isfile(summary_path()):
-        return f"restored after major cycle {dagutils.last_cycle()}", None
-    if not os.path.isfile(dagutils.PLAN):
+        return f"restored after major cycle {products.last_cycle()}", None
+    if not os.path.isfile(products.PLAN):
         return "checking parameters, making the CF cache (CFs), partitioning the MS (MSpartition)", None
-    parts = [p["part"] for p in dagutils.read_plan()["parts"]]
+    parts = [p["part"] for p in products.read_plan()["parts"]]
     cycle = 0
-    while (record := dagutils.read_record(cycle)) is not None:
+    while (record := products.read_record(cycle)) is not None:
         if record["stopcode"] != 0:
             return f"restoring (stopped: {record['stopreason']})", cycle
         cycle += 1
     done = sum(gridded(part, cycle) for part in parts)
-    if cycle == 0 and done == 0 and os.path.isfile(dagutils.SUBDAG) \
-            and "weightsSum" in open(dagutils.SUBDAG).read() and not os.path.isdir(dagutils.WEIGHTS):
+    if cycle == 0 and done == 0 and os.path.isfile(products.SUBDAG) \
+            and "weightsSum" in open(products.SUBDAG).read() and not os.path.isdir(products.WEIGHTS):
         return "weight density of the whole MS (weightDensity)", cycle
     if done < len(parts):
         return f"gridding (allImagers): {done} of {len(parts)} sub-MSes done", cycle
-    if not os.path.isdir(dagutils.stage_dir("cycle", cycle)):
+    if not os.path.isdir(products.stage_dir("cycle", cycle)):
         return "adding and normalizing (addImages)", cycle
     return "minor cycle (deconvolve)", cycle
 
 
 def gridded(part, cycle):
-    dirs = [dagutils.part_dir("cycle", part, cycle)]
+    dirs = [products.part_dir("cycle", part, cycle)]
     if cycle == 0:
-        dirs.append(dagutils.part_dir("psf", part))
+        dirs.append(products.part_dir("psf", part))
     return all(os.path.isdir(d) for d in dirs)
 
 
@@ -79,7 +79,7 @@ def cycle_limit(params):
 def cycles():
     """[{cycle, peakresidual, iterdone, stopreason}] of the minor cycles done so far."""
     out, cycle = [], 0
-    while (record := dagutils.read_record(cycle)) is not None:
+    while (record := products.read_record(cycle)) is not None:
         out.append({k: record[k] for k in ("cycle", "peakresidual", "iterdone", "stopreason")})
         cycle += 1
     return out
@@ -138,7 +138,7 @@ def newest_rescue(dagfile):
 def failed_nodes():
     """(node, its log) of every node the newest rescue files name as failed."""
     out = []
-    for dagfile in [TOP_DAG, *sorted(glob.glob(os.path.join(dagutils.PRODUCTS, "*.dag")))]:
+    for dagfile in [TOP_DAG, *sorted(glob.glob(os.path.join(products.PRODUCTS, "*.dag")))]:
         rescue = newest_rescue(dagfile)
         if rescue:
             out += [(node, node_log(node)) for node in rescue_failures(rescue)]
@@ -159,25 +159,3 @@ def node_log(node):
         if os.path.exists(path) and os.path.getsize(path):
             return path
     return None
-
-
-# ---------------------------------------------------------------- the plot
-def plot_peak_residuals(records, path, threshold=None, title=""):
-    """PNG of the peak residual before each minor cycle against major cycle."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    points = [(r["cycle"], r["peakresidual"]) for r in records if r["peakresidual"]]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ax.semilogy([c for c, _ in points], [p for _, p in points], "o-", label="peak residual")
-    if threshold:
-        ax.axhline(threshold, color="grey", linestyle="--", label="threshold")
-    ax.set_xlabel("major cycle")
-    ax.set_ylabel("peak residual (Jy/beam)")
-    ax.set_xticks([c for c, _ in points])
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -34,12 +34,12 @@ import os
 import re
 import statistics
 
-import dagutils
+from imaging import products
 
 
 def main(argv=None):
     args = arguments(argv)
-    record = dagutils.read_json(args.results)
+    record = products.read_json(args.results)
     if record is None:
         raise SystemExit(f"scalemodel: no {args.results}: run `make bench` first")
     print(check(record))

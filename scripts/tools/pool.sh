@@ -3,10 +3,10 @@
 # access point: the tests and `make pool` run the project's real DAG under
 # real condor_dagman with it.
 #
-#     scripts/pool.sh up          # build the chroot once, mount, start condor, wait for the slot
-#     scripts/pool.sh run CMD...  # run CMD in the chroot, in the current directory, as the pool user
-#     scripts/pool.sh status      # condor_status and condor_q
-#     scripts/pool.sh down        # stop condor, unmount (the chroot is kept for the next `up`)
+#     scripts/tools/pool.sh up          # build the chroot once, mount, start condor, wait for the slot
+#     scripts/tools/pool.sh run CMD...  # run CMD in the chroot, in the current directory, as the pool user
+#     scripts/tools/pool.sh status      # condor_status and condor_q
+#     scripts/tools/pool.sh down        # stop condor, unmount (the chroot is kept for the next `up`)
 #
 # Debian 12 has no HTCondor package, Debian 13 (trixie) has `condor`: `up`
 # makes $POOL_DIR/root with debootstrap (first time about 40 s; later calls
@@ -38,7 +38,7 @@ set -euo pipefail
 
 POOL_DIR=${POOL_DIR:-/var/tmp/imaging-pool}
 mkdir -p "$POOL_DIR/aponly" 2>/dev/null || true
-PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PYHOME=$(readlink -f "$PROJECT/.venv/bin/python" 2>/dev/null | sed 's|/bin/[^/]*$||' || true)
 # The project, /tmp (test run directories), aponly (run directories the isolated
 # node cannot see) and the installation the venv's Python lives in.
@@ -199,7 +199,7 @@ start_master() {   # start_master [PIDFILE LOCAL_DIR]  (LOCAL_DIR inside the chr
 # (pool.sh calls itself there), with the access point's run directories hidden.
 start_isolated() {
     master_alive "$ISOLATED_PIDFILE" && return
-    unshare --mount --propagation private -- "$PROJECT/scripts/pool.sh" _isolated
+    unshare --mount --propagation private -- "$PROJECT/scripts/tools/pool.sh" _isolated
 }
 
 cmd__isolated() {   # (inside the new mount namespace)
@@ -265,14 +265,14 @@ cmd_down() {
 }
 
 cmd_status() {
-    master_alive || die "pool is not up (scripts/pool.sh up)"
+    master_alive || die "pool is not up (scripts/tools/pool.sh up)"
     in_pool / condor_status
     in_pool / condor_q -allusers -nobatch
 }
 
 cmd_run() {
     (($# > 0)) || die "usage: pool.sh run CMD..."
-    master_alive || die "pool is not up (scripts/pool.sh up)"
+    master_alive || die "pool is not up (scripts/tools/pool.sh up)"
     local here d ok=
     here=$(pwd -P)
     while read -r d; do

@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 
-import parameters
+from imaging import parameters
 
 STAGES = ("ms", "partition", "gridding", "deconvolution", "restore")
 HARMLESS = {"jobresources", "cfjobs", "parallel", "verbose", "majorcyclebatch",
@@ -53,7 +53,7 @@ SAMPLE_COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "FIELD_ID", "D
 class StaleProduct(parameters.ParameterError):
     """A product was made from other inputs than the run's; the message says which.
     (An input error: a job that meets one stops with the message and
-    dagutils.INPUT_EXIT, and is not retried.)"""
+    parameters.INPUT_EXIT, and is not retried.)"""
 
 
 # ---------------------------------------------------------------- the MS's content
@@ -61,7 +61,7 @@ def ms_content(vis):
     """What of an MS shapes the images, cheap on a TB-scale MS: its sub-tables, its
     number of rows, the first and last row's times, and the cells of SAMPLE_ROWS rows
     spread over the main table (recalibrated or re-flagged data changes them)."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import table
     tb = table()
     content = {"telescope": column(tb, vis, "OBSERVATION", "TELESCOPE_NAME"),

@@ -28,13 +28,13 @@ import subprocess
 import sys
 import time
 
-import dagutils
-import parameters
-import progress
-import scalemodel
+from imaging import parameters, partitioning, products
+from tools import newrun
+from tools import progress
+from tools import scalemodel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(HERE))   # (scripts/tools/..)
 STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFmerge$",
           "partition": r"MSpartition$", "weight density": r"weights(_n\d+|Sum)$",
           "gridding": r"allImagers_c\d+_n\d+$",
@@ -55,11 +55,11 @@ def main(argv=None):
         record["runs"].append(ref)
         for nparts in args.parts:
             record["runs"].append(run_dag(args.out, ms, nparts, round_, ref))
-        dagutils.write_json(os.path.join(args.out, "results.json"), record)
+        products.write_json(os.path.join(args.out, "results.json"), record)
     small = os.path.join(ROOT, "data", "sim_evla.ms")
     for n in args.imsizes:     # how the jobs' work and memory grow with the image
         record["imsize_runs"].append(run_imsize(args.out, small, n))
-        dagutils.write_json(os.path.join(args.out, "results.json"), record)
+        products.write_json(os.path.join(args.out, "results.json"), record)
     report(args.out, record)
 
 
@@ -77,14 +77,14 @@ def arguments(argv):
 def bench_ms(hours):
     ms = os.path.join(ROOT, "data", f"bench_evla_{hours:g}h.ms")
     if not os.path.isdir(ms):
-        subprocess.run([sys.executable, os.path.join(HERE, "simulate.py"), "--hours", str(hours),
+        subprocess.run([sys.executable, "-m", "tools.simulate", "--hours", str(hours),
                         "--integration", "10", ms], check=True)
     return ms
 
 
 def layout(ms):
     """Rows, bytes per row and bytes of the MS (what the scaling model scales from)."""
-    _, counts, bytes_per_row, overhead = dagutils.ms_layout(ms)
+    _, counts, bytes_per_row, overhead = partitioning.ms_layout(ms)
     return {"rows": sum(counts), "bytes_per_row": bytes_per_row,
             "bytes": bytes_per_row * sum(counts) + overhead}
 
@@ -106,7 +106,7 @@ def measured(argv, cwd, log):
 def new_run(folder, overrides):
     """A run directory as a user makes one (an earlier bench's is replaced)."""
     shutil.rmtree(folder, ignore_errors=True)
-    dagutils.copy_run(ROOT, folder, overrides, "benchmark overrides")
+    newrun.copy_run(ROOT, folder, overrides, "benchmark overrides")
     os.makedirs(os.path.join(folder, "logs"))
     return folder
 
@@ -114,7 +114,7 @@ def new_run(folder, overrides):
 def run_tclean(out, ms, round_):
     folder = new_run(os.path.join(out, f"tclean-r{round_}"), {"vis": ms})
     print(f"bench: round {round_}: tclean", flush=True)
-    argv = [sys.executable, os.path.join(HERE, "tcleanReference.py"), "params/imaging.py", ms,
+    argv = [sys.executable, "-m", "tools.tcleanReference", "params/imaging.py", ms,
             os.path.join(folder, "ref")]
     result = measured(argv, folder, os.path.join(folder, "logs", "tclean.out"))
     return {"name": "tclean", "round": round_, "image": os.path.join(folder, "ref"), **result}
@@ -123,7 +123,7 @@ def run_tclean(out, ms, round_):
 def run_dag(out, ms, nparts, round_, ref):
     print(f"bench: round {round_}: DAG with {nparts} sub-MSes", flush=True)
     result = dag_run(os.path.join(out, f"dag{nparts}-r{round_}"),
-                     {"vis": ms, "maxsubmssize": dagutils.size_for(nparts, ms)})
+                     {"vis": ms, "maxsubmssize": partitioning.size_for(nparts, ms)})
     image = os.path.join(out, f"dag{nparts}-r{round_}", "products", "final", "ctb80")
     return {"name": f"DAG {nparts}", "round": round_, "nparts": nparts, **result,
             "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
@@ -133,7 +133,7 @@ def run_dag(out, ms, nparts, round_, ref):
 def run_imsize(out, ms, n):
     """One DAG run (2 sub-MSes, one major cycle) with an n x n image."""
     print(f"bench: DAG with a {n}^2 image", flush=True)
-    overrides = {"vis": ms, "maxsubmssize": dagutils.size_for(2, ms), "imsize": [n, n],
+    overrides = {"vis": ms, "maxsubmssize": partitioning.size_for(2, ms), "imsize": [n, n],
                  "nmajor": 1}
     return {"name": f"{n}^2", "imsize": n, "nparts": 2, "layout": layout(ms),
             **dag_run(os.path.join(out, f"imsize{n}"), overrides)}
@@ -142,7 +142,7 @@ def run_imsize(out, ms, n):
 def dag_run(folder, overrides):
     """The whole DAG with the local runner in a new run directory with its own CF cache."""
     new_run(folder, {**overrides, "cfcache": "cfcache/bench.cf"})
-    argv = [sys.executable, os.path.join(HERE, "dagrunner.py"), "dag/condor_imaging.dag"]
+    argv = [sys.executable, "-m", "dagengine", "dag/condor_imaging.dag"]
     result = measured(argv, folder, os.path.join(folder, "logs", "dagrunner.out"))
     jobs = job_times(folder)
     result["maxrss_mb"] = max(j["memory_mb"] for j in jobs.values())     # largest process
@@ -152,7 +152,7 @@ def dag_run(folder, overrides):
 
 def requested_memory(folder):
     """Job kind -> request_memory (MB) that prepareRun wrote for the run (resources.py)."""
-    import dagrunner
+    from dagengine import dagrunner
     requested = {}
     for name in os.listdir(os.path.join(folder, "products", "resources")):
         with open(os.path.join(folder, "products", "resources", name)) as f:
@@ -201,7 +201,7 @@ def stage_times(jobs):
 def difference(image, reference, pb, pblimit=0.2):
     """Largest |image - reference| where pb > pblimit, over the reference's peak there."""
     import numpy as np
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import image as imagetool
     ia, data = imagetool(), []
     for path in (image, reference, pb):

@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 
-import parameters
+from imaging import parameters
 
 # tclean parameters that change the convolution functions (and, in place of the MS's
 # path, what of its content does: CF_MS_CONTENT of identity.ms_content).
@@ -37,7 +37,7 @@ def recorded_path(params):
 def shaping(params):
     """The parameters, the MS's content (not its path: an MS replaced at the same path
     by another observation is another MS) and CASA's version that shape this run's CFs."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     import casatools
     values = {k: params[k] for k in CF_PARAMETERS}
     content = ms_content(params)
@@ -50,7 +50,7 @@ def ms_content(params):
     """The MS's content as prepareRun recorded it (identity.py), else read now."""
     if "identity" in params:
         return params["identity"]["ms"]["ms"]
-    import identity
+    from imaging import identity
     return identity.ms_content(params["vis"])
 
 
@@ -98,7 +98,7 @@ def too_small_grid(params, folder):
     uv cells grows with the field of view (imsize x cell), so at a given field of view
     only more, smaller pixels help.
     """
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import image
     support, ia = 0, image()
     for name in cf_names(folder):

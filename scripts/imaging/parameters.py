@@ -60,9 +60,14 @@ class ParameterError(ValueError):
     """A parameter is wrong; the message names it."""
 
 
+# A job that stops on a parameter or input error exits with this (sysexits' EX_DATAERR);
+# every RETRY line says UNLESS-EXIT it: trying again cannot help.
+INPUT_EXIT = 65
+
+
 def load(path=DEFAULT_FILE, rundir="."):
     """Read, merge with defaults and validate the parameters; return a dict."""
-    import checks      # (imports this module)
+    from imaging import checks      # (imports this module)
     given = read_assignments(path)
     check_names(given, path)
     params = {**defaults(), **given}
@@ -106,7 +111,7 @@ def assigned_name(node, path):
 
 def tclean_signature():
     """tclean's parameters and their defaults, from the installed casatasks."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatasks import tclean
     sig = inspect.signature(type(tclean).__call__)
     return {k: p.default for k, p in sig.parameters.items() if k != "self"}
@@ -256,7 +261,7 @@ def selection(params):
 def check_selection(params):
     """The data selection must exist in the MS and select some rows (once, before the
     first job: on a large MS a time or uv-range selection reads whole columns)."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import ms, msmetadata
     vis, given = params["vis"], selection(params)
     tool = ms()

@@ -17,8 +17,7 @@ images); on a shared filesystem this is an upper bound.
 import math
 import os
 
-import dagutils
-import parameters
+from imaging import parameters, partitioning
 
 # Measured peaks (MiB) at 256^2 / 512^2 / 1024^2 pixels, mtmfs with nterms 2, awproject
 # (make bench, jobs importing only casatasks' imager helpers):
@@ -55,16 +54,16 @@ def requests(params):
 def sizes(params):
     """Bytes of the MS, of the largest sub-MS and of the CF cache; the MS's rows; the
     image's pixels."""
-    ms = dagutils.folder_bytes(params["vis"])
+    ms = partitioning.folder_bytes(params["vis"])
     cf = params["cfcache"]
-    cf_bytes = dagutils.folder_bytes(cf) if cf and os.path.isdir(cf) else estimated_cf_bytes(params)
+    cf_bytes = partitioning.folder_bytes(cf) if cf and os.path.isdir(cf) else estimated_cf_bytes(params)
     return {"ms": ms, "subms": min(ms, parameters.parse_size(params["maxsubmssize"])),
             "nparts": max(1, math.ceil(ms / parameters.parse_size(params["maxsubmssize"]))),
             "cf": cf_bytes, "pixels": pixels(params), "rows": rows(params["vis"])}
 
 
 def rows(vis):
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import table
     tb = table()
     tb.open(vis, nomodify=True)

@@ -25,7 +25,7 @@ import re
 import shutil
 import subprocess
 
-from parameters import ParameterError, as_list
+from imaging.parameters import ParameterError, as_list
 
 # What CASA's AW-projection aperture model (EVLAAperture::getVLABandName in CASA's
 # C++, synthesis/TransformMachines2/EVLAAperture.cc; not a casadata table: casadata's
@@ -46,7 +46,7 @@ DIRECTION_FORM = ("a field id or name of the MS, or a direction such as "
 
 def quanta():
     """CASA's quanta tool (units and quantities, as CASA's C++ parses them)."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import quanta as qa
     return qa()
 
@@ -128,7 +128,7 @@ def check_beam(beam):
 def frames():
     """Direction frames CASA's measures know (J2000, B1950, GALACTIC, ...), and the
     solar-system bodies it can point at (MARS, ...)."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import measures
     me = measures()
     codes = me.listcodes(me.direction())
@@ -177,7 +177,7 @@ def check_angles(name, value, lon, lat):
 # ---------------------------------------------------------------- against the MS
 def check_ms(params):
     """The values that only the MS can tell right or wrong (prepareRun, before any job)."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import msmetadata
     md = msmetadata()
     md.open(params["vis"])
@@ -217,7 +217,7 @@ def check_channels(params):
     """The SPWs spw selects (all if none).  CASA's selection parser limits a channel
     range beyond an SPW's channels to the channels it has, with only a warning in
     the log: that warning, caught here, refuses the value."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import ms
     spw = ",".join(as_list(params["spw"]))
     with casa_log() as log:
@@ -235,7 +235,7 @@ def casa_log():
     """The lines CASA's log file gains within the block, in the list the block gets
     once it ends.  (Read from the run's log file as CASA wrote it: pointing CASA's
     global log elsewhere for the block made a later casatasks log call crash.)"""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import logsink
     path, lines = logsink().logfile(), []
     start = os.path.getsize(path) if os.path.exists(path) else 0
@@ -301,7 +301,7 @@ def check_mask(params, csys):
 
 def read_region(mask, params, csys):
     """CASA's reading of a CRTF region (text, or a file of it) on the image's axes."""
-    import casaenv  # noqa: F401
+    from imaging import casaenv  # noqa: F401
     from casatools import coordsys, regionmanager
     cs = coordsys()
     cs.fromrecord(csys)
@@ -355,8 +355,8 @@ def memory_advice(params, overridden, pool, limit):
 def largest_imsize(params, limit):
     """The largest square imsize whose every job fits in `limit` MiB, by bisection over
     resources.py's memory model (0 if none does)."""
-    import parameters
-    import resources
+    from imaging import parameters
+    from imaging import resources
     size = resources.sizes(params)
 
     def fits(n):

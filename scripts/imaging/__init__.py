@@ -1,0 +1,1 @@
+"""The shared imaging library: what the stage scripts in scripts/ are made of."""
