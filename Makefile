@@ -1,6 +1,6 @@
 # One imaging run lives in this directory: copy it per test run, edit
 # params/imaging.py, then `make cfs` and `make submit` (or `make run` to run
-# the same DAG on this machine without HTCondor).
+# the same DAG on this machine without HTCondor).  `make help` lists the targets.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +13,7 @@ export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
-.PHONY: setup data cfs run status newrun test bench submit pool pool-down clean distclean
+.PHONY: setup help data cfs run status newrun test bench submit pool pool-down clean distclean
 
 ## setup: the Python environment (.venv) with pinned CASA, HTCondor bindings, pytest
 setup: $(VENV)/.installed
@@ -22,6 +22,14 @@ $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
+
+## help: this list of targets, from the `## name: text` comments above each one
+## (the default goal stays `make setup`)
+help:
+	@awk '/^## / { text = substr($$0, 4); \
+	        if (!more) { n = index(text, ": "); printf "\n  make %-16s %s\n", substr(text, 1, n - 1), substr(text, n + 2) } \
+	        else printf "  %-21s %s\n", "", text; more = 1; next } { more = 0 }' $(MAKEFILE_LIST)
+	@echo
 
 ## data: the simulated wide-band EVLA MS used by the default parameters and the tests
 data: setup
