@@ -59,13 +59,13 @@ pbcor = True
 # ---- the decomposition's own parameters
 # Largest size of one sub-MS; the MS is split along time, in whole integrations.
 maxsubmssize = '10MB'
-# HTCondor requests per job kind. By default scripts/resources.py computes
+# HTCondor requests per job kind. By default scripts/imaging/resources.py computes
 # request_memory and request_disk from the MS and image sizes; set any here to
 # override it, e.g. {'allImagers': {'request_memory': '8GB'}}.
 jobresources = {}
 # True: the pool's execute nodes see this run directory (a shared filesystem,
 # as Lustre).  False: they see nothing of it; jobs are sent their sub-MS, the CF
 # cache and the images they read as tars by HTCondor's file transfer, and run
-# in their scratch directory (scripts/transfer.py).  Set IMAGING_PYTHON to the
+# in their scratch directory (scripts/imaging/transfer.py).  Set IMAGING_PYTHON to the
 # execute nodes' Python with casatools: make submit IMAGING_PYTHON=/path/python
 sharedfs = True
