@@ -3,23 +3,10 @@
 Every product is built under a temporary name and moved into place only when
 complete, stamped with the identity of the stage that made it (identity.py).
 
-Layout of one run's products (relative to the run directory):
-
-    products/params.json                the parameters, as prepareRun validated them
-    products/partitions.json            the partition plan (written last by MSpartition)
-    products/subms/<ms>.n<k>.ms         sub-MS k, a time range of whole integrations
-    products/allImagers.dag             the gridding sub-DAG, one node per sub-MS
-    products/parts/psf/n<k>/<img>.*     un-normalized PSF, weight, sumwt of sub-MS k
-    products/parts/cycle<c>/n<k>/<img>.*  un-normalized residual, sumwt of sub-MS k, cycle c
-    products/psf/<img>.*                summed, normalized PSF, weight, pb (and PSF sumwt)
-    products/cycle<c>/<img>.*           summed, normalized residual of major cycle c
-    products/minor<c>/record.json       the minor cycle run on that residual: iteration records
-    products/minor<c>/<img>.model.*     the model after it, and the mask
-    products/minor<c>/predict/<img>.*   that model as the gridders predict it (divided by weight)
-    products/cycle<c>.dag               the DAG of major cycle c > 0: grid, add, deconvolve
-    products/majorCycles.dag            cycles 1..N, each skipped once tclean's rules said stop
-    products/final/<img>.*              restored images, alpha, pb (pbcor), summary
-    logs/                               per-node stdout/stderr, CASA logs
+The layout of a run's products (products/, logs/, the CF cache) is documented
+once, for users: README.md, section Products.  The names are made here (PLAN,
+SUBDAG, stage_dir, part_dir, minor_dir, subms_name, ...); a product added here
+gets its row there.
 """
 import json
 import os
