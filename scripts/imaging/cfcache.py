@@ -174,7 +174,7 @@ def leftovers(rundir="."):
     return [p for p in (build, build + ".merged") if os.path.exists(p)]
 
 
-if __name__ == "__main__":     # scripts/cfcache.py clean: used by `make clean`
+if __name__ == "__main__":     # python -m imaging.cfcache clean: used by `make clean`
     for folder in leftovers():
         shutil.rmtree(folder)
         print(f"removed the half-built CF cache {folder}")

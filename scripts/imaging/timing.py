@@ -4,7 +4,7 @@ Every timed block prints one line to the job's stdout (logs/<node>.out):
 
     timing: <label> wall=<seconds> cpu=<seconds>
 
-scripts/bench.py adds them up per job; the rest of the job's time, from the
+tools/bench.py adds them up per job; the rest of the job's time, from the
 user log, is its overhead: process start, imports, copies, publishing.
 """
 import contextlib

@@ -4,7 +4,7 @@
 
 Simulates (or reuses) data/bench_evla_<H>h.ms, an EVLA MS of H hours of 10 s
 integrations (about 130 MB per hour), then, --repeats times and alternately,
-runs monolithic tclean (scripts/tcleanReference.py) and the whole imaging DAG
+runs monolithic tclean (tools/tcleanReference.py) and the whole imaging DAG
 with the local runner for each number of sub-MSes, each from nothing: its own
 new CF cache, as tclean makes its own.  Every run is in its own directory
 under --out, made as a user makes one (a copy of this run directory with

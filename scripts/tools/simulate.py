@@ -13,7 +13,7 @@ What is simulated (all with casatools.simulator, no real data needed):
 - Gaussian thermal noise from a fixed random seed, so two runs with the same
   arguments write identical DATA.
 
-Usage: python scripts/simulate.py OUTPUT_MS [--config d] [--hours 1.0]
+Usage: python -m tools.simulate OUTPUT_MS [--config d] [--hours 1.0]
            [--integration 60] [--spws 4] [--chans 4] [--noise 0.01Jy]
            [--seed 42] [--sources FILE.json] [--no-pb] [--overwrite]
 
