@@ -72,7 +72,7 @@ def attempts(rundir):
 
 
 def status(rundir):
-    return run([PYTHON, "scripts/status.py"], cwd=rundir).stdout
+    return run([PYTHON, "-m", "tools.status"], cwd=rundir).stdout
 
 
 def assert_equals_tclean(rundir, ref, tolerance):
