@@ -185,11 +185,11 @@ def job_requests(params):
 def resources_htc(kind, requests, params):
     """The request_* submit commands of one job kind; without a shared filesystem,
     those of its file transfer (or local universe) too."""
-    lines = [f"# {kind} jobs: written by scripts/prepareRun.py (resources.py, `jobresources`, "
+    lines = [f"# {kind} jobs: written by scripts/prepareRun.py (imaging/resources.py, `jobresources`, "
              "sharedfs in params/imaging.py); do not edit."]
     lines += [f"{key} = {value}" for key, value in requests.items()]
     if transfer.enabled(params):
-        lines += ["# sharedfs = False (scripts/transfer.py)"] + transfer.submit_lines(kind)
+        lines += ["# sharedfs = False (scripts/imaging/transfer.py)"] + transfer.submit_lines(kind)
     return "\n".join(lines) + "\n"
 
 

@@ -125,7 +125,7 @@ def test_make_submit_asks_the_pool_for_its_largest_slot(session_dir, shared, tmp
         if refused:   # allImagers: 1.25 x (160 + (64 x 4096^2 x 3 + 6e6 + 40 x 4096^2) / 2^20)
             assert proc.returncode != 0    # = 4847 MB, requested in steps of 64 MB
             assert ("imsize = [4096, 4096]: the largest job (allImagers) needs 4864 MB of memory "
-                    "(scripts/resources.py), more than the pool's largest slot (2048 MB, "
+                    "(scripts/imaging/resources.py), more than the pool's largest slot (2048 MB, "
                     "condor_status): give a smaller imsize (at most about [") in proc.stderr, proc.stderr
             largest = int(proc.stderr.split("at most about [")[1].split(",")[0])
             # allImagers: 1.25 x (160 + (232 x n^2 + 6e6) / 2^20) <= 2048 for n <= 2579

@@ -337,7 +337,7 @@ def check_memory(params, requests, pool=False):
         overridden = "request_memory" in params["jobresources"].get(kind, {})
         name = "jobresources" if overridden else "imsize"
         refuse(name, params[name], f"the largest job ({kind}) needs {need:.0f} MB of memory "
-               f"({'jobresources' if overridden else 'scripts/resources.py'}), more than "
+               f"({'jobresources' if overridden else 'scripts/imaging/resources.py'}), more than "
                f"{where}: {memory_advice(params, overridden, pool, limit)}")
     return ""
 
