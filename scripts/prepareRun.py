@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 
-from dagengine import dagrunner
+from dagengine.lock import holder_alive
 from imaging import casaenv  # noqa: F401  (before synthesis: the offline CASA set-up)
 from imaging import (cfcache, checks, identity, parameters, products, resources, synthesis,
                      transfer)
@@ -138,7 +138,7 @@ def refuse_unrecorded():
 
 def dag_running():
     lock = f"{TOP_DAG}.lock"
-    return os.path.exists(lock) and dagrunner.holder_alive(lock)
+    return os.path.exists(lock) and holder_alive(lock)
 
 
 def remove(stale, before_dag):

@@ -16,7 +16,7 @@ from pathlib import Path
 import htcondor2
 import pytest
 
-from dagengine import dagrunner
+from dagengine import dagfile, submitsyntax
 from dagengine.dagrunner import run_dag
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -263,7 +263,7 @@ def test_vars_reach_the_job_as_condor_submit_expands_them(tmp_path, monkeypatch)
     assert expanded == ('"rec.py NodeA 0 0 \'Alberto Contador\' \'""Andy Schleck""\' '
                         '\'Lance\\ Armstrong\' \'Vincenzo \'\'The Shark\'\' Nibali\' '
                         '\'!@#$%^&*()_-=+=[]{}?/\'"')
-    assert dagrunner.split_arguments(expanded)[4:] == VARS_EXPECTED
+    assert submitsyntax.split_arguments(expanded)[4:] == VARS_EXPECTED
     # output and error follow $(JOB)
     assert (tmp_path / "out" / "NodeA.stdout").exists() and (tmp_path / "out" / "NodeA.stderr").exists()
 
@@ -457,7 +457,7 @@ def test_rescue_file_skips_done_nodes(tmp_path, monkeypatch):
 ])
 def test_malformed_line_is_named(tmp_path, monkeypatch, line, message):
     dag = f"# a comment\nJOB A rec.htc\n{line}\n"
-    with pytest.raises(dagrunner.DagError, match=f"x.dag, line 3: .*{message}"):
+    with pytest.raises(dagfile.DagError, match=f"x.dag, line 3: .*{message}"):
         run(tmp_path, monkeypatch, dag)
     assert runs(tmp_path, "A") == []
 
@@ -492,7 +492,7 @@ def test_user_log_is_read_by_htcondor(tmp_path, monkeypatch):
 
 def test_lock_file_refuses_a_second_run(tmp_path, monkeypatch):
     (tmp_path / "x.dag.lock").write_text(f"dagrunner pid {os.getpid()}\n")   # alive: us
-    with pytest.raises(dagrunner.DagError, match="being run already"):
+    with pytest.raises(dagfile.DagError, match="being run already"):
         run(tmp_path, monkeypatch, "JOB A rec.htc\n")
     assert runs(tmp_path, "A") == []
     dead = subprocess.Popen(["true"])

@@ -152,12 +152,12 @@ def dag_run(folder, overrides):
 
 def requested_memory(folder):
     """Job kind -> request_memory (MB) that prepareRun wrote for the run (resources.py)."""
-    from dagengine import dagrunner
+    from dagengine import submitsyntax
     requested = {}
     for name in os.listdir(os.path.join(folder, "products", "resources")):
         with open(os.path.join(folder, "products", "resources", name)) as f:
             m = re.search(r"^request_memory\s*=\s*(\S+)", f.read(), re.M)
-        requested[name.removesuffix(".htc")] = dagrunner.request_memory(m.group(1))
+        requested[name.removesuffix(".htc")] = submitsyntax.request_memory(m.group(1))
     return requested
 
 

@@ -11,7 +11,7 @@ import os
 import re
 import time
 
-from dagengine import dagrunner
+from dagengine.lock import holder_alive
 from imaging import products
 
 TOP_DAG = os.path.join("dag", "condor_imaging.dag")
@@ -24,7 +24,7 @@ def run_state():
     if os.path.isfile(summary_path()):
         return "finished", f"images in {os.path.dirname(summary_path())}"
     lock = f"{TOP_DAG}.lock"
-    if os.path.exists(lock) and dagrunner.holder_alive(lock):   # (not one left by a killed run)
+    if os.path.exists(lock) and holder_alive(lock):   # (not one left by a killed run)
         holder = open(lock).read().strip()
         return "running", holder if holder.startswith("dagrunner") else "condor_dagman"
     rescue = newest_rescue(TOP_DAG)
