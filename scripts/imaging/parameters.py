@@ -231,7 +231,7 @@ def check_files(params, rundir):
 
 def check_sent_mask(params, rundir):
     """Without a shared filesystem the minor-cycle jobs are sent a mask file: it must
-    be inside the run directory (transfer.user_mask)."""
+    be inside the run directory (jobfiles.user_mask)."""
     mask = params["mask"]
     if params["sharedfs"] or not isinstance(mask, str) or not mask:
         return
