@@ -14,7 +14,7 @@ from pathlib import Path
 import htcondor2
 import pytest
 
-from imaging import jobkinds, transfer
+from imaging import jobkinds, parameters, resources, transfer
 
 from conftest import ROOT
 
@@ -169,3 +169,20 @@ def test_what_each_kind_writes(fake_run, kind, values, paths):
     build = "cfcache/x.cf.build-" + hashlib.sha1(os.getcwd().encode()).hexdigest()[:8]
     kind = jobkinds.KINDS[kind]
     assert kind.writes(PARAMS, *kind.command(values)[1:]) == [p.format(build=build) for p in paths]
+
+
+# ---------------------------------------------------------------- the kinds elsewhere
+def test_the_kinds_of_jobresources_and_resources_are_the_tables():
+    assert parameters.JOBKINDS == jobkinds.NAMES
+    params = {name: default for name, (default, _, _) in parameters.DECOMPOSITION.items()}
+    parameters.check_decomposition({**params, "jobresources": {"deconvolve": {}}}, "p.py")
+    with pytest.raises(parameters.ParameterError, match="job kinds are makeCFs, MSpartition"):
+        parameters.check_decomposition({**params, "jobresources": {"prepareRun": {}}}, "p.py")
+
+
+def test_a_kind_without_resource_figures_asks_for_a_casa_process():
+    params = {"nterms": 2, "deconvolver": "mtmfs", "scales": [0], "cfcache": ""}
+    size = {"pixels": 100 ** 2, "rows": 10, "cf": 0, "subms": 2 ** 20, "ms": 2 ** 21, "nparts": 2}
+    assert resources.memory_mb("newKind", params, size) == resources.CASA_MB * resources.MARGIN
+    assert resources.disk_bytes("newKind", params, size) == \
+        resources.disk_bytes("deconvolve", params, size)
