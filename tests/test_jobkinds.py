@@ -37,6 +37,7 @@ def htc_dir(tmp_path, monkeypatch):
 def test_every_kind_has_a_submit_file_and_every_submit_file_a_kind():
     assert sorted(f"htc/{f.name}" for f in KIND_FILES) == \
         sorted(k.submit_file for k in jobkinds.KINDS.values())
+    assert all((ROOT / "scripts" / k.script).is_file() for k in jobkinds.KINDS.values())
 
 
 @pytest.mark.parametrize("kind", jobkinds.NAMES)

@@ -77,7 +77,7 @@ NAMES = tuple(KINDS)
 
 def of_script(script):
     """The kind running a stage script ('allImagers.py')."""
-    return KINDS[script.removesuffix(".py")]
+    return {kind.script: kind for kind in KINDS.values()}[script]
 
 
 def kind_of(node):
