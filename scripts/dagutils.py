@@ -1,12 +1,12 @@
 """How a DAG node runs: the exit codes DAGMan acts on, a stage script's main with
 its input errors turned into a message and exit status, the job's parameters, and the
-text of the sub-DAGs the stages write.  Product names: imaging/products.py."""
+text of the sub-DAGs the stages write (each job node's lines from the table of job
+kinds, imaging/jobkinds.py).  Product names: imaging/products.py."""
 import os
 import sys
 
-from imaging import identity, parameters, partitioning, products
+from imaging import identity, jobkinds, parameters, partitioning, products
 
-GRIDDING_RETRIES = 2
 SKIP_EXIT = 99
 INPUT_ERRORS = (parameters.ParameterError, partitioning.PartitionError)
 
@@ -26,33 +26,52 @@ def retry(node, times):
     return f"RETRY {node} {times} UNLESS-EXIT {parameters.INPUT_EXIT}"
 
 
+def job_node(kind, node, transfer=False, **values):
+    """A job node's lines, from its kind's row in jobkinds.py: JOB, VARS (the values of
+    the kind's variables, in its arguments' order), RETRY and, for a remote job without
+    a shared filesystem (transfer), the PRE and POST scripts that stage its files."""
+    kind = jobkinds.KINDS[kind]
+    given = " ".join(f'{name}="{values[name]}"' for name in kind.variables if name in values)
+    lines = [f"JOB {node} {kind.submit_file}", *([f"VARS {node} {given}"] if given else []),
+             retry(node, kind.node_retries(values))]
+    if transfer and not kind.local:
+        lines += staging(node, kind.command(values))
+    return lines + [""]
+
+
+def staging(node, command):
+    """A remote job's PRE and POST scripts without a shared filesystem (transfer.py)."""
+    return [f"SCRIPT DEBUG logs/{node}.pre.log ALL PRE {node} scripts/runjob stageIn.py {node} "
+            + " ".join(command),
+            f"SCRIPT DEBUG logs/{node}.post.log ALL POST {node} scripts/runjob stageOut.py {node} "
+            "$RETURN"]
+
+
+def gridding_node(cycle, part):
+    return f"allImagers_c{cycle}_{part}"
+
+
 def gridding_subdag(plan, cycle=0, density=False, transfer=False):
-    """Text of allImagers.dag: one gridding node per sub-MS, each with a RETRY; with
-    density (uniform, Briggs), first the weight density of each sub-MS and their sum;
-    with transfer (no shared filesystem), each job's files staged in and out."""
+    """Text of allImagers.dag: one gridding node per sub-MS; with density (uniform,
+    Briggs), first the weight density of each sub-MS and their sum; with transfer (no
+    shared filesystem), each job's files staged in and out."""
     lines = ["# Written by scripts/MSpartition.py: one gridding job per sub-MS.",
              f"# {len(plan['parts'])} sub-MSes of {plan['vis']}", ""]
     for p in plan["parts"]:
-        node = f"allImagers_c{cycle}_{p['part']}"
-        lines += [f"JOB {node} htc/allImagers.htc",
-                  f'VARS {node} part="{p["part"]}" subms="{p["subms"]}" cycle="{cycle}"',
-                  retry(node, GRIDDING_RETRIES),
-                  *staging(transfer, node, "allImagers.py", p["part"], p["subms"], cycle), ""]
+        lines += job_node("allImagers", gridding_node(cycle, p["part"]), transfer,
+                          part=p["part"], subms=p["subms"], cycle=cycle)
     return "\n".join(lines) + (density_nodes(plan, cycle, transfer) if density else "")
 
 
 def density_nodes(plan, cycle, transfer=False):
     """weights_<part> per sub-MS, then weightsSum, before the gridding of the cycle."""
     weights = [f"weights_{p['part']}" for p in plan["parts"]]
-    gridding = [f"allImagers_c{cycle}_{p['part']}" for p in plan["parts"]]
+    gridding = [gridding_node(cycle, p["part"]) for p in plan["parts"]]
     lines = ["", "# The whole MS's weight density, as tclean(parallel=True) gathers it", ""]
     for node, p in zip(weights, plan["parts"]):
-        lines += [f"JOB {node} htc/weightDensity.htc",
-                  f'VARS {node} mode="part" part="{p["part"]}" subms="{p["subms"]}"',
-                  retry(node, GRIDDING_RETRIES),
-                  *staging(transfer, node, "weightDensity.py", "part", p["part"], p["subms"]), ""]
-    lines += ["JOB weightsSum htc/weightDensity.htc", 'VARS weightsSum mode="sum"',
-              retry("weightsSum", 1), *staging(transfer, "weightsSum", "weightDensity.py", "sum"), "",
+        lines += job_node("weightDensity", node, transfer, mode="part", part=p["part"],
+                          subms=p["subms"])
+    lines += [*job_node("weightDensity", "weightsSum", transfer, mode="sum"),
               f"PARENT {' '.join(weights)} CHILD weightsSum",
               f"PARENT weightsSum CHILD {' '.join(gridding)}", ""]
     return "\n".join(lines)
@@ -60,29 +79,14 @@ def density_nodes(plan, cycle, transfer=False):
 
 def cycle_subdag(plan, cycle, transfer=False):
     """Text of products/cycle<c>.dag: grid every sub-MS, add, then deconvolve."""
-    gridding = [f"allImagers_c{cycle}_{p['part']}" for p in plan["parts"]]
+    gridding = [gridding_node(cycle, p["part"]) for p in plan["parts"]]
     add, deconvolve = f"addImages_c{cycle}", f"deconvolve_c{cycle}"
     lines = [gridding_subdag(plan, cycle, transfer=transfer),
-             f"JOB {add} htc/addImages.htc",
-             f'VARS {add} cycle="{cycle}"',
-             retry(add, 1), *staging(transfer, add, "addImages.py", cycle), "",
-             f"JOB {deconvolve} htc/deconvolve.htc",
-             f'VARS {deconvolve} cycle="{cycle}"',
-             retry(deconvolve, 1), *staging(transfer, deconvolve, "deconvolve.py", cycle), "",
+             *job_node("addImages", add, transfer, cycle=cycle),
+             *job_node("deconvolve", deconvolve, transfer, cycle=cycle),
              f"PARENT {' '.join(gridding)} CHILD {add}",
              f"PARENT {add} CHILD {deconvolve}", ""]
     return "\n".join(lines)
-
-
-def staging(transfer, node, script, *args):
-    """A remote job's PRE and POST scripts without a shared filesystem (transfer.py)."""
-    if not transfer:
-        return []
-    words = " ".join(str(a) for a in args)
-    return [f"SCRIPT DEBUG logs/{node}.pre.log ALL PRE {node} scripts/runjob stageIn.py {node} "
-            f"{script} {words}".rstrip(),
-            f"SCRIPT DEBUG logs/{node}.post.log ALL POST {node} scripts/runjob stageOut.py {node} "
-            "$RETURN"]
 
 
 def cycle_batch(first, params):
@@ -132,11 +136,10 @@ def cf_fill_dag(njobs):
     """Text of products/cfFill.dag: one job per share of the CFs (none: a NOOP node)."""
     lines = ["# Written by scripts/makeCFs.py dry: the CF fill jobs, each into a folder of its own.", ""]
     for k in range(1, njobs + 1):
-        lines += [f"JOB CFfill_{k} htc/makeCFs.htc", f'VARS CFfill_{k} mode="fill" part="{k}"',
-                  retry(f"CFfill_{k}", 1), ""]
+        lines += job_node("makeCFs", f"CFfill_{k}", mode="fill", part=k)
     if njobs == 0:  # DAGMan wants at least one node
         lines.append("# The CF cache is up to date, or the gridder needs none.\n"
-                     "JOB CFfill_none htc/makeCFs.htc NOOP")
+                     f"JOB CFfill_none {jobkinds.KINDS['makeCFs'].submit_file} NOOP")
     return "\n".join(lines) + "\n"
 
 

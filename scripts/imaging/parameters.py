@@ -33,9 +33,7 @@ DECOMPOSITION = {
 RETIRED = {"maxmajorcycles": "major cycles run until tclean's own rules stop them, "
                              "as many as that takes (nmajor limits them when set): remove the line"}
 
-# The job kinds (the keys of `jobresources`; their requests: resources.py).
-JOBKINDS = ("makeCFs", "MSpartition", "weightDensity", "allImagers", "addImages", "deconvolve",
-            "restore")
+# JOBKINDS, the job kinds (the keys of `jobresources`): job_kinds() below, the table's.
 
 # What the DAG decomposition supports (a subset of tclean's allowed values).
 SUPPORTED = {
@@ -194,9 +192,24 @@ def check_decomposition(params, path):
         if params[name] < least:
             raise ParameterError(f"{path}: {name} = {params[name]} must be >= {least}")
     for kind, res in params["jobresources"].items():
-        if kind not in JOBKINDS or not isinstance(res, dict):
+        if kind not in job_kinds() or not isinstance(res, dict):
             raise ParameterError(f"{path}: jobresources[{kind!r}]: job kinds are "
-                                 f"{', '.join(JOBKINDS)}, each a dict of request_* values")
+                                 f"{', '.join(job_kinds())}, each a dict of request_* values")
+
+
+def job_kinds():
+    """The job kinds, the keys of `jobresources` (their requests: resources.py): the
+    names in the table of imaging/jobkinds.py, imported when first needed, as that
+    module (through what its jobs read and write) imports this one."""
+    from imaging import jobkinds
+    return jobkinds.NAMES
+
+
+def __getattr__(name):
+    """parameters.JOBKINDS: job_kinds()."""
+    if name == "JOBKINDS":
+        return job_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_size(text, name="size"):
@@ -231,7 +244,7 @@ def check_files(params, rundir):
 
 def check_sent_mask(params, rundir):
     """Without a shared filesystem the minor-cycle jobs are sent a mask file: it must
-    be inside the run directory (transfer.user_mask)."""
+    be inside the run directory (jobfiles.user_mask)."""
     mask = params["mask"]
     if params["sharedfs"] or not isinstance(mask, str) or not mask:
         return

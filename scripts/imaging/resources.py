@@ -17,7 +17,7 @@ images); on a shared filesystem this is an upper bound.
 import math
 import os
 
-from imaging import parameters, partitioning
+from imaging import jobkinds, parameters, partitioning
 
 # Measured peaks (MiB) at 256^2 / 512^2 / 1024^2 pixels, mtmfs with nterms 2, awproject
 # (make bench, jobs importing only casatasks' imager helpers):
@@ -48,7 +48,7 @@ def requests(params):
     return {kind: {"request_cpus": 1,
                    "request_memory": f"{math.ceil(memory_mb(kind, params, size) / 64) * 64}MB",
                    "request_disk": f"{math.ceil(disk_bytes(kind, params, size) / 2**20) * 1024}KB"}
-            for kind in parameters.JOBKINDS}
+            for kind in jobkinds.NAMES}
 
 
 def sizes(params):
@@ -98,7 +98,8 @@ def planes(params):
 
 
 def memory_mb(kind, params, size):
-    """Expected peak resident memory (MiB) of one job, with the margin."""
+    """Expected peak resident memory (MiB) of one job, with the margin; a kind with no
+    figures of its own here (a new row in jobkinds.py): a CASA process."""
     n, pixels, mib = taylor_terms(params), size["pixels"], 1 / 2**20
     nscales = len(params["scales"] or [0]) if params["deconvolver"] in ("mtmfs", "multiscale") else 1
     per_job = {
@@ -109,11 +110,13 @@ def memory_mb(kind, params, size):
         "addImages": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,
         "deconvolve": CASA_MB + DECONVOLVE_BYTES * pixels * (2 * n - 1) * nscales * mib,
         "restore": RESTORE_MB + RESTORE_BYTES * pixels * planes(params) * mib,
-    }[kind]
+    }.get(kind, CASA_MB)
     return per_job * MARGIN
 
 
 def disk_bytes(kind, params, size):
+    """Scratch disk (bytes) of one job, with the margin; a kind with no figures of its
+    own here: one set of images in and one out."""
     images = PLANE_BYTES * size["pixels"] * planes(params)
     return {
         "makeCFs": size["cf"],
@@ -123,4 +126,4 @@ def disk_bytes(kind, params, size):
         "addImages": (size["nparts"] + 1) * images,
         "deconvolve": 2 * images,
         "restore": 2 * images,
-    }[kind] * MARGIN + 2**20 * 64   # and 64 MB of logs
+    }.get(kind, 2 * images) * MARGIN + 2**20 * 64   # and 64 MB of logs

@@ -1,14 +1,16 @@
 """Runs without a shared filesystem (sharedfs = False): what a job is sent, what comes back.
 
 The stage scripts, the submit files and the DAG's nodes are those of a shared
-filesystem; only where a job runs differs, and its node's PRE and POST scripts.  A remote job (any but LOCAL) runs
-in its execute node's scratch directory, and HTCondor's file transfer moves
+filesystem; only where a job runs differs, and its node's PRE and POST scripts.  A
+remote job (a kind not `local` in jobkinds.py) runs in its execute node's scratch
+directory, and HTCondor's file transfer moves
 
   in:  products/transfer/in/<node>/, which the node's PRE script (stageIn.py)
        fills with hard links to tars, each made once: the code (prepareRun),
        each sub-MS (MSpartition), the CF cache (the CF merge), and each
-       product the stage script reads (inputs() below; made by the first PRE
-       script that needs it, with whatever its symbolic links point at); and
+       product the stage script reads (its kind's `reads`, jobkinds.py; made by
+       the first PRE script that needs it, with whatever its symbolic links
+       point at); and
        params.tar, the parameters as the job sees them;
   out: out.tar, the products the stage script published and the job's CASA
        logs (scripts/remotejob), put back by transfer_output_remaps as
@@ -24,12 +26,11 @@ import os
 import shutil
 import tarfile
 
-from imaging import identity, parameters, products
+from imaging import jobkinds, products
 
 ROOT = os.path.join(products.PRODUCTS, "transfer")
 CODE_TAR = os.path.join(ROOT, "code.tar")
 CFCACHE_TAR = os.path.join(ROOT, "cfcache.tar")
-LOCAL = ("makeCFs", "MSpartition")   # on the access point; every other kind is remote
 SCRATCH_CFCACHE = "cfcache"      # where a remote job finds the CF cache, in its scratch
 
 
@@ -39,7 +40,7 @@ def enabled(params):
 
 def submit_lines(kind):
     """The submit commands that make a job kind run without a shared filesystem."""
-    if kind in LOCAL:
+    if jobkinds.KINDS[kind].local:
         return ["universe = local"]
     return ["should_transfer_files = YES",
             "when_to_transfer_output = ON_EXIT",
@@ -105,79 +106,8 @@ class atomic_tar:
 # ---------------------------------------------------------------- what each stage reads
 def inputs(script, args, params):
     """The products (run-directory paths) the stage script `script args` reads,
-    besides the parameters, the sub-MS and the CF cache."""
-    stage = script.removesuffix(".py")
-    return {"allImagers": gridding_inputs, "weightDensity": density_inputs,
-            "addImages": adding_inputs, "deconvolve": minor_cycle_inputs,
-            "restore": restore_inputs}[stage](params, *args)
-
-
-def gridding_inputs(params, part, subms, cycle):
-    cycle = int(cycle)
-    paths = [products.COORDSYS, products.PLAN]
-    if params["weighting"] in parameters.DENSITY_WEIGHTINGS:
-        paths.append(products.WEIGHTS)
-    if cycle > 0:
-        paths += [os.path.join(products.minor_dir(cycle - 1), name)
-                  for name in ("predict", identity.RECORD)]
-        if params["gridder"] in parameters.CF_GRIDDERS:
-            paths += images(products.part_dir("psf", part), params, "weight")
-    return paths
-
-
-def density_inputs(params, mode, part="", subms=""):
-    if mode == "part":
-        return [products.COORDSYS]
-    return [products.PLAN] + [products.part_dir("weights", p) for p in parts()]
-
-
-def adding_inputs(params, cycle):
-    cycle = int(cycle)
-    paths = [products.PLAN] + [products.part_dir("cycle", p, cycle) for p in parts()]
-    if cycle == 0:
-        return paths + [products.part_dir("psf", p) for p in parts()]
-    return paths + [products.stage_dir("psf")]
-
-
-def minor_cycle_inputs(params, cycle):
-    cycle = int(cycle)
-    return [products.stage_dir("cycle", cycle)] + earlier_cycles(params, cycle) + user_mask(params)
-
-
-def user_mask(params):
-    """A mask image or region file named by `mask`, inside the run directory."""
-    mask = params["mask"]
-    named = isinstance(mask, str) and mask and parameters.inside_run(mask)
-    return [mask] if named and os.path.exists(mask) else []
-
-
-def restore_inputs(params):
-    last = products.last_cycle()
-    if last is None:      # restore.py says why
-        return []
-    return [products.stage_dir("cycle", last), *record_files(last)] + earlier_cycles(params, last)
-
-
-def earlier_cycles(params, cycle):
-    """The records of the cycles before `cycle` and the model and mask of the last one."""
-    paths = [path for k in range(cycle) for path in record_files(k)]
-    if cycle > 0:
-        paths += images(products.minor_dir(cycle - 1), params, "model", "mask")
-    return paths
-
-
-def record_files(cycle):
-    """A minor cycle's record and the identity it was made with."""
-    return [os.path.join(products.minor_dir(cycle), name) for name in ("record.json", identity.RECORD)]
-
-
-def images(folder, params, *kinds):
-    base = products.image_base(folder, params)
-    return [path for kind in kinds for path in products.image_paths(base, kind)]
-
-
-def parts():
-    return [p["part"] for p in products.read_plan()["parts"]]
+    besides the parameters, the sub-MS and the CF cache (jobkinds.py: its kind's reads)."""
+    return jobkinds.of_script(script).reads(params, *args)
 
 
 # ---------------------------------------------------------------- the node's PRE and POST
@@ -214,10 +144,9 @@ def product_tar(path):
 
 
 def job_subms(script, args):
-    """The sub-MS a job reads (gridding, a sub-MS's weight density), else None."""
-    if script == "allImagers.py":
-        return args[1]
-    return args[2] if script == "weightDensity.py" and args[0] == "part" else None
+    """The sub-MS a job reads (its `subms` variable: gridding, a sub-MS's weight density),
+    else None."""
+    return jobkinds.of_script(script).named(args).get("subms") or None
 
 
 def scratch_params(params):

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from imaging import parameters, partitioning, products
+from imaging import jobkinds, parameters, partitioning, products
 from tools import newrun
 from tools import progress
 from tools import scalemodel
@@ -289,25 +289,18 @@ def overhead_table(runs, names):
 
 def memory_table(runs):
     """Per job kind: the largest peak measured and what resources.py requested."""
-    kinds = parameters.JOBKINDS
+    kinds = jobkinds.NAMES
     tclean = max((r["maxrss_mb"] for r in runs if r["name"] == "tclean"), default=0)
     lines = ["Memory per job kind (MB): largest peak resident memory measured, and the "
              f"request_memory of resources.py in that run (tclean's largest process: {tclean:.0f}):",
              "", "| run | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
     for r in (r for r in runs if "jobs" in r):
-        peaks = {k: max((j["memory_mb"] for node, j in r["jobs"].items() if kind_of(node) == k),
-                        default=0) for k in kinds}
+        peaks = {k: max((j["memory_mb"] for node, j in r["jobs"].items()
+                         if jobkinds.kind_of(node) == k), default=0) for k in kinds}
         lines.append(f"| {r['name']} r{r.get('round', 1)} | " + " | ".join(
             f"{peaks[k]} / {r['requested_mb'][k]}" + (" **over**" if peaks[k] > r["requested_mb"][k]
                                                       else "") for k in kinds) + " |")
     return "\n".join(lines)
-
-
-def kind_of(node):
-    """The job kind (submit file) of a DAG node."""
-    if node.startswith("CF"):
-        return "makeCFs"
-    return "weightDensity" if node.startswith("weights") else node.split("_")[0]
 
 
 def plot(out, runs, names, med):

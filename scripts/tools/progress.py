@@ -12,7 +12,7 @@ import re
 import time
 
 from dagengine.lock import holder_alive
-from imaging import products
+from imaging import jobkinds, products
 
 TOP_DAG = os.path.join("dag", "condor_imaging.dag")
 JOB_LOG = os.path.join("logs", "imaging.log")
@@ -63,10 +63,8 @@ def stage():
 
 
 def gridded(part, cycle):
-    dirs = [products.part_dir("cycle", part, cycle)]
-    if cycle == 0:
-        dirs.append(products.part_dir("psf", part))
-    return all(os.path.isdir(d) for d in dirs)
+    """Whether a sub-MS's gridding job of a cycle published all it writes (jobkinds.py)."""
+    return all(os.path.isdir(d) for d in jobkinds.KINDS["allImagers"].writes(None, part, "", cycle))
 
 
 def cycle_limit(params):

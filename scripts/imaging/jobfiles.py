@@ -1,0 +1,122 @@
+"""What each job kind reads and writes: run-directory paths, from the job's parameters
+and its arguments (a node's VARS, as its .htc passes them).  jobkinds.py names the
+functions in its table.
+
+`reads`: the products a remote job is sent without a shared filesystem (transfer.py),
+besides the parameters, its sub-MS and the CF cache; the local kinds (MSpartition, the
+CF steps) read the run directory in place and have none.  `writes`: the products the
+job publishes, each complete or absent.
+"""
+import os
+
+from imaging import cfcache, identity, parameters, products
+
+
+# ---------------------------------------------------------------- what each kind reads
+def gridding_inputs(params, part, subms, cycle):
+    cycle = int(cycle)
+    paths = [products.COORDSYS, products.PLAN]
+    if params["weighting"] in parameters.DENSITY_WEIGHTINGS:
+        paths.append(products.WEIGHTS)
+    if cycle > 0:
+        paths += [os.path.join(products.minor_dir(cycle - 1), name)
+                  for name in ("predict", identity.RECORD)]
+        if params["gridder"] in parameters.CF_GRIDDERS:
+            paths += images(products.part_dir("psf", part), params, "weight")
+    return paths
+
+
+def density_inputs(params, mode, part="", subms=""):
+    if mode == "part":
+        return [products.COORDSYS]
+    return [products.PLAN] + [products.part_dir("weights", p) for p in parts()]
+
+
+def adding_inputs(params, cycle):
+    cycle = int(cycle)
+    paths = [products.PLAN] + [products.part_dir("cycle", p, cycle) for p in parts()]
+    if cycle == 0:
+        return paths + [products.part_dir("psf", p) for p in parts()]
+    return paths + [products.stage_dir("psf")]
+
+
+def minor_cycle_inputs(params, cycle):
+    cycle = int(cycle)
+    return [products.stage_dir("cycle", cycle)] + earlier_cycles(params, cycle) + user_mask(params)
+
+
+def user_mask(params):
+    """A mask image or region file named by `mask`, inside the run directory."""
+    mask = params["mask"]
+    named = isinstance(mask, str) and mask and parameters.inside_run(mask)
+    return [mask] if named and os.path.exists(mask) else []
+
+
+def restore_inputs(params):
+    last = products.last_cycle()
+    if last is None:      # restore.py says why
+        return []
+    return [products.stage_dir("cycle", last), *record_files(last)] + earlier_cycles(params, last)
+
+
+def earlier_cycles(params, cycle):
+    """The records of the cycles before `cycle` and the model and mask of the last one."""
+    paths = [path for k in range(cycle) for path in record_files(k)]
+    if cycle > 0:
+        paths += images(products.minor_dir(cycle - 1), params, "model", "mask")
+    return paths
+
+
+def record_files(cycle):
+    """A minor cycle's record and the identity it was made with."""
+    return [os.path.join(products.minor_dir(cycle), name) for name in ("record.json", identity.RECORD)]
+
+
+def images(folder, params, *kinds):
+    base = products.image_base(folder, params)
+    return [path for kind in kinds for path in products.image_paths(base, kind)]
+
+
+def parts():
+    return [p["part"] for p in products.read_plan()["parts"]]
+
+
+# ---------------------------------------------------------------- what each kind writes
+def cf_outputs(params, mode, part=""):
+    """The CF steps: the empty cache, its plan and the fill sub-DAG; one share filled;
+    the cache and its record."""
+    if mode == "dry":
+        return [cfcache.dry_dir(params), cfcache.plan_path(params), products.CFFILL]
+    if mode == "fill":
+        return [cfcache.fill_dir(params, int(part))]
+    return [os.path.normpath(params["cfcache"]), cfcache.recorded_path(params)]
+
+
+def partition_outputs(params):
+    subms = os.path.dirname(products.subms_name(params["vis"], 1))
+    return [subms, products.PLAN, products.COORDSYS, products.SUBDAG]
+
+
+def density_outputs(params, mode, part="", subms=""):
+    if mode == "part":
+        return [products.part_dir("weights", part)]
+    return [products.WEIGHTS]
+
+
+def gridding_outputs(params, part, subms, cycle):
+    cycle = int(cycle)
+    first = [products.part_dir("psf", part)] if cycle == 0 else []
+    return first + [products.part_dir("cycle", part, cycle)]
+
+
+def adding_outputs(params, cycle):
+    cycle = int(cycle)
+    return ([products.stage_dir("psf")] if cycle == 0 else []) + [products.stage_dir("cycle", cycle)]
+
+
+def minor_cycle_outputs(params, cycle):
+    return [products.minor_dir(int(cycle))]
+
+
+def restore_outputs(params):
+    return [products.stage_dir("final")]
