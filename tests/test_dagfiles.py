@@ -31,7 +31,7 @@ def submit(htc, vars_, tmp_path, monkeypatch, sharedfs=True):
     for f in (ROOT / "htc").glob("*.htc"):
         (tmp_path / "htc" / f.name).write_text(f.read_text())
     (tmp_path / prepareRun.RESOURCES).mkdir(exist_ok=True)
-    for kind in parameters.JOBKINDS:
+    for kind in parameters.job_kinds():
         requests = {**REQUESTS, **PARAMS_REQUESTS.get(kind, {})}
         (tmp_path / prepareRun.resources_path(kind)).write_text(prepareRun.resources_htc(kind, requests, {"sharedfs": sharedfs}))
     sub = htcondor2.Submit((tmp_path / "htc" / htc).read_text())

@@ -174,7 +174,7 @@ def test_what_each_kind_writes(fake_run, kind, values, paths):
 
 # ---------------------------------------------------------------- the kinds elsewhere
 def test_the_kinds_of_jobresources_and_resources_are_the_tables():
-    assert parameters.JOBKINDS == jobkinds.NAMES
+    assert parameters.job_kinds() == jobkinds.NAMES
     params = {name: default for name, (default, _, _) in parameters.DECOMPOSITION.items()}
     parameters.check_decomposition({**params, "jobresources": {"deconvolve": {}}}, "p.py")
     with pytest.raises(parameters.ParameterError, match="job kinds are makeCFs, MSpartition"):

@@ -363,7 +363,7 @@ def largest_imsize(params, limit):
         p = {**params, "imsize": [n, n]}
         cf = size["cf"] if os.path.isdir(p["cfcache"] or "") else resources.estimated_cf_bytes(p)
         s = {**size, "pixels": n * n, "cf": cf}
-        return all(resources.memory_mb(k, p, s) <= limit for k in parameters.JOBKINDS)
+        return all(resources.memory_mb(k, p, s) <= limit for k in parameters.job_kinds())
     lo, hi = 0, max(as_list(params["imsize"]))
     while hi - lo > 1:
         mid = (lo + hi) // 2

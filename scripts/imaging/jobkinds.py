@@ -7,7 +7,7 @@ tests/test_jobkinds.py); a node's VARS fill its $(variables).  From this table:
 the JOB, VARS and RETRY lines of the sub-DAGs (dagutils.py), what a remote job is
 sent and where a kind runs without a shared filesystem (transfer.py), the kinds
 whose requests resources.py computes and `jobresources` accepts
-(parameters.JOBKINDS), and the kind of a DAG node (kind_of: make bench, make
+(parameters.job_kinds), and the kind of a DAG node (kind_of: make bench, make
 status).  Adding a job kind: a row here, its htc/<name>.htc, and its stage script.
 """
 import re

@@ -33,8 +33,6 @@ DECOMPOSITION = {
 RETIRED = {"maxmajorcycles": "major cycles run until tclean's own rules stop them, "
                              "as many as that takes (nmajor limits them when set): remove the line"}
 
-# JOBKINDS, the job kinds (the keys of `jobresources`): job_kinds() below, the table's.
-
 # What the DAG decomposition supports (a subset of tclean's allowed values).
 SUPPORTED = {
     "specmode": ("mfs", "cont"),
@@ -203,13 +201,6 @@ def job_kinds():
     module (through what its jobs read and write) imports this one."""
     from imaging import jobkinds
     return jobkinds.NAMES
-
-
-def __getattr__(name):
-    """parameters.JOBKINDS: job_kinds()."""
-    if name == "JOBKINDS":
-        return job_kinds()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_size(text, name="size"):
