@@ -12,7 +12,7 @@ from imaging import products
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, folder_digest, new_run, run
+from helpers import PYTHON, folder_digest, new_run, run
 
 TOLERANCE = 1e-5
 PBLIMIT = 0.2  # params/imaging.py

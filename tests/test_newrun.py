@@ -11,7 +11,7 @@ import ast
 import pytest
 
 import imagecompare as ic
-from conftest import PYTHON, folder_digest, run
+from helpers import PYTHON, folder_digest, run
 
 RUN_FILES = {"Makefile", "requirements.txt", "scripts", "htc", "dag", "params", ".venv"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from imaging import checks, parameters
 
-from conftest import PYTHON, ROOT, new_run, run
+from helpers import PYTHON, ROOT, new_run, run
 
 
 @pytest.fixture

@@ -8,24 +8,7 @@ import pytest
 
 from imaging import parameters, partitioning
 
-from conftest import PYTHON, folder_digest, new_run, run
-
-COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "DATA", "FLAG", "WEIGHT")
-
-
-def columns(ms):
-    from casatools import table
-    tb = table()
-    tb.open(str(ms), nomodify=True)
-    try:
-        return {c: tb.getcol(c) for c in COLUMNS}
-    finally:
-        tb.close()
-
-
-def row_keys(cols):
-    return np.rec.fromarrays([cols["TIME"], cols["ANTENNA1"], cols["ANTENNA2"],
-                              cols["DATA_DESC_ID"]])
+from helpers import COLUMNS, PYTHON, columns, disk_bytes, folder_digest, new_run, row_keys, run
 
 
 @pytest.fixture(scope="module")
@@ -158,10 +141,6 @@ def test_size_below_one_integration_stops_with_the_parameter(session_dir, shared
     assert proc.returncode == parameters.INPUT_EXIT      # (its RETRY says: do not try again)
     assert proc.stderr.strip().splitlines()[-1].startswith("MSpartition: maxsubmssize = ")
     assert not (rundir / "products" / "subms").exists()
-
-
-def disk_bytes(folder):
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 @pytest.mark.parametrize("size", [2_000_000, 4_000_000])

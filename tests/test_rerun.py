@@ -21,8 +21,7 @@ import shutil
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, STANDARD, new_run, run
-from test_recovery import inject
+from helpers import PYTHON, STANDARD, inject, new_run, run
 
 PERMANENT_FAILURE = 'import sys as _sys\n_sys.exit("injected failure")\n'
 

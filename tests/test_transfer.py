@@ -15,7 +15,7 @@ from imaging import transfer
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, new_run, run
+from helpers import PYTHON, new_run, run
 
 CASE = {"weighting": "briggs", "robust": 0.5}
 
