@@ -21,6 +21,29 @@ from helpers import PYTHON, ROOT, STANDARD, casa_env, folder_digest, new_run, ru
 REAL_CACHE = Path(os.environ.get("IMAGING_TEST_CACHE",
                                   Path.home() / ".cache" / "imaging-tests"))  # the UVFITS file
 
+# The markers of pytest.ini: each test has exactly one.  A test that uses a fixture that
+# runs CASA (the session's MS, CF cache, tclean references, real data) is not `fast`.
+KINDS = ("fast", "casa", "pool")
+CASA_FIXTURES = {"sim_ms", "shared", "tclean_started", "cf_run", "tclean_ref", "frozen_cfcache",
+                 "references", "real_ms", "calibrated_ms"}
+
+
+@pytest.hookimpl(tryfirst=True)      # before `-m` deselects: every collected test is checked
+def pytest_collection_modifyitems(config, items):
+    wrong = []
+    for item in items:
+        kinds = [k for k in KINDS if item.get_closest_marker(k)]
+        casa = sorted(CASA_FIXTURES & set(item.fixturenames))
+        if len(kinds) != 1:
+            wrong.append(f"{item.nodeid}: marked {' and '.join(kinds) or 'with none of them'}")
+        elif kinds == ["fast"] and casa:
+            wrong.append(f"{item.nodeid}: marked fast but uses {', '.join(casa)}: mark it casa")
+    if wrong:
+        raise pytest.UsageError(
+            f"every test needs exactly one of the markers {', '.join(KINDS)} (pytest.ini): "
+            "pytestmark = pytest.mark.X for a module, @pytest.mark.X for a test\n  "
+            + "\n  ".join(wrong))
+
 
 @pytest.fixture(scope="session")
 def session_dir(tmp_path_factory):

@@ -30,6 +30,8 @@ from imaging.partitioning import size_for
 import imagecompare as ic
 from helpers import PYTHON, ROOT, STANDARD, casa_env, folder_digest, new_run, run
 
+pytestmark = pytest.mark.casa
+
 DAG = ["-m", "dagengine", "dag/condor_imaging.dag"]
 
 

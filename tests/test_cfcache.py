@@ -11,6 +11,8 @@ from imaging import cfcache, parameters
 
 from helpers import PYTHON, attempts, casa_env, folder_digest, new_run, run
 
+pytestmark = pytest.mark.casa
+
 
 def cf_files(folder):
     """Digest of every CF image's pixel data (table.f0*), by CF and file name."""

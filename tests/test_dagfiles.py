@@ -16,6 +16,8 @@ from imaging import parameters, products
 
 from helpers import ROOT
 
+pytestmark = pytest.mark.fast
+
 GOLDEN = Path(__file__).parent / "golden"
 PLAN = {"vis": "/data/big.ms", "parts": [
     {"part": f"n{k}", "subms": products.subms_name("/data/big.ms", k)} for k in (1, 2, 3)]}

@@ -14,6 +14,8 @@ from imaging.partitioning import size_for
 import imagecompare as ic
 from helpers import PYTHON, folder_digest, new_run, run
 
+pytestmark = pytest.mark.casa
+
 TOLERANCE = 1e-5
 PBLIMIT = 0.2  # params/imaging.py
 

@@ -25,6 +25,8 @@ from imaging.partitioning import size_for
 import imagecompare as ic
 from helpers import PYTHON, STANDARD, assert_memory_requests_cover, casa_env, new_run, run
 
+pytestmark = pytest.mark.casa
+
 PBLIMIT = 0.2
 CASES = {  # name: (number of sub-MSes, overrides)
     "awproject-1": (1, {}),

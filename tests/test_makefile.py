@@ -9,6 +9,8 @@ import pytest
 
 from helpers import new_run, run
 
+pytestmark = pytest.mark.fast
+
 SIMULATE = "-m tools.simulate data/sim_evla.ms"
 DAG = "-m dagengine dag/condor_imaging.dag"
 

@@ -13,6 +13,8 @@ import pytest
 import imagecompare as ic
 from helpers import PYTHON, folder_digest, run
 
+pytestmark = pytest.mark.casa
+
 RUN_FILES = {"Makefile", "requirements.txt", "scripts", "htc", "dag", "params", ".venv"}
 
 

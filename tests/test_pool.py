@@ -26,6 +26,8 @@ import imagecompare as ic
 from helpers import (FAIL_ONCE, REMOVE_SUBMS, ROOT, assert_equals_tclean, attempts, inject, inodes,
                      new_run, run, status)
 
+pytestmark = pytest.mark.pool
+
 POOL = ROOT / "scripts" / "tools" / "pool.sh"
 SUBMIT = ["-include_env", "IMAGING_PYTHON", "dag/condor_imaging.dag"]
 

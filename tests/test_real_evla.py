@@ -35,6 +35,8 @@ from imaging import parameters
 import imagecompare as ic
 from helpers import PYTHON, ROOT, columns, disk_bytes, folder_digest, new_run, row_keys, run
 
+pytestmark = pytest.mark.casa
+
 PBLIMIT = 0.2
 REAL = {"imagename": "j1008", "imsize": [128, 128], "cell": "0.5arcsec", "reffreq": "36.3GHz"}
 # On disk a sub-MS of up to 3 integrations takes 1.97 MB (its DATA tiles are 1 MB), of 4 or

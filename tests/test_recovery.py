@@ -10,6 +10,8 @@ parsed with HTCondor's own reader (htcondor2.JobEventLog).
 import os
 import re
 
+import pytest
+
 from imaging.partitioning import size_for
 
 from helpers import (FAIL_BEFORE_PUBLISHING, FAIL_ONCE, PYTHON, REMOVE_SUBMS, assert_equals_tclean,
@@ -18,6 +20,7 @@ from helpers import (FAIL_BEFORE_PUBLISHING, FAIL_ONCE, PYTHON, REMOVE_SUBMS, as
 DAG = ["-m", "dagengine", "dag/condor_imaging.dag"]
 
 
+@pytest.mark.casa
 def test_failed_jobs_are_retried_and_images_equal_tclean(session_dir, shared, sim_ms, cf_run,
                                                          references):
     """A gridding job of cycle 1 fails at its start; addImages of cycle 0 fails after its
@@ -38,6 +41,7 @@ def test_failed_jobs_are_retried_and_images_equal_tclean(session_dir, shared, si
     assert "state:   finished" in text and "2 retried" in text
 
 
+@pytest.mark.casa
 def test_missing_subms_stops_cleanly_and_running_again_continues(session_dir, shared, sim_ms,
                                                                  cf_run, references):
     """The sub-MS of part n2 disappears: its gridding job fails on every try with a message
@@ -72,6 +76,7 @@ def test_missing_subms_stops_cleanly_and_running_again_continues(session_dir, sh
     assert "state:   finished" in status(rundir)
 
 
+@pytest.mark.fast
 def test_status_ignores_a_lock_left_by_a_killed_runner(tmp_path, monkeypatch):
     """A lock whose dagrunner process is gone (kill -9) is not a running DAG."""
     import subprocess

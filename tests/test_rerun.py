@@ -18,10 +18,14 @@ import json
 import os
 import shutil
 
+import pytest
+
 from imaging.partitioning import size_for
 
 import imagecompare as ic
 from helpers import PYTHON, STANDARD, inject, new_run, run
+
+pytestmark = pytest.mark.casa
 
 PERMANENT_FAILURE = 'import sys as _sys\n_sys.exit("injected failure")\n'
 

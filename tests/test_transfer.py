@@ -17,6 +17,8 @@ from imaging.partitioning import size_for
 import imagecompare as ic
 from helpers import PYTHON, new_run, run
 
+pytestmark = pytest.mark.casa
+
 CASE = {"weighting": "briggs", "robust": 0.5}
 
 

@@ -16,6 +16,8 @@ from imaging.partitioning import size_for
 import imagecompare as ic
 from helpers import PYTHON, ROOT, STANDARD, assert_memory_requests_cover, new_run, run
 
+pytestmark = pytest.mark.casa
+
 TOLERANCE = 1e-5
 WEIGHTINGS = {
     "robust-1": {"weighting": "briggs", "robust": -1.0},
