@@ -56,7 +56,8 @@ def new_run(where, overrides):
 
 
 def status(rundir):
-    return run([PYTHON, "scripts/status.py"], cwd=rundir).stdout
+    """What `make status` says of a run."""
+    return run([PYTHON, "-m", "tools.status"], cwd=rundir).stdout
 
 
 # ---------------------------------------------------------------- injected failures
@@ -75,14 +76,15 @@ if (_sys.argv[1], _sys.argv[3]) == {target!r} and not _os.path.exists(_mark):
 # product into place, after all its CASA work (for addImages, after the normalizer has
 # rewritten the sub-images' metadata and normalized the first sub-MS's pb in place).
 FAIL_BEFORE_PUBLISHING = """\
-import os as _os, dagutils as _du
-_publish = _du.publish_dir
+import os as _os
+from imaging import products as _products
+_publish = _products.publish_dir
 def _fail_once(tmp, final):
     if not _os.path.exists("logs/injected.publish"):
         open("logs/injected.publish", "w").close()
         raise SystemExit("injected failure before publishing " + final)
     return _publish(tmp, final)
-_du.publish_dir = _fail_once
+_products.publish_dir = _fail_once
 """
 
 # Prepended to a copy of scripts/allImagers.py: the sub-MS of part n2 is gone when its
