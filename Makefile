@@ -13,7 +13,7 @@ export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
-.PHONY: setup help data cfs run status newrun test bench submit pool pool-down clean distclean
+.PHONY: setup help data cfs run status newrun test test-fast bench submit pool pool-down clean distclean
 
 ## setup: the Python environment (.venv) with pinned CASA, HTCondor bindings, pytest
 setup: $(VENV)/.installed
@@ -89,6 +89,11 @@ pool-down:
 ## test: the test suite (simulates its own data in a temporary folder)
 test: setup
 	$(PY) -m pytest -ra tests
+
+## test-fast: the tests that need neither CASA nor an HTCondor pool (pytest -m fast;
+## the markers are in pytest.ini): seconds, for a quick loop while editing
+test-fast: setup
+	$(PY) -m pytest -ra -m fast
 
 ## clean: remove this run's products and logs, and its half-built CF caches
 ## (keeps data/ and a finished CF cache)

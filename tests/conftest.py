@@ -3,9 +3,9 @@ and one real EVLA observation (scripts/tools/realdata.py), imported and calibrat
 
 Every imaging test works in its own run directory, made the way a user makes
 one: a copy of the project's Makefile, scripts, htc, dag and params, with
-overrides appended to params/imaging.py.
+overrides appended to params/imaging.py (helpers.new_run; the functions the tests
+share are in helpers.py, the fixtures here).
 """
-import hashlib
 import os
 import shutil
 import subprocess
@@ -14,66 +14,35 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
-PYTHON = sys.executable
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / p) for p in ("scripts", "tests")]
+
+from helpers import PYTHON, ROOT, STANDARD, casa_env, folder_digest, new_run, run  # noqa: E402
+
 REAL_CACHE = Path(os.environ.get("IMAGING_TEST_CACHE",
                                   Path.home() / ".cache" / "imaging-tests"))  # the UVFITS file
-STANDARD = {"gridder": "standard", "cfcache": "", "wbawp": False, "conjbeams": False,
-            "aterm": False}  # overrides for a gridder without CFs
+
+# The markers of pytest.ini: each test has exactly one.  A test that uses a fixture that
+# runs CASA (the session's MS, CF cache, tclean references, real data) is not `fast`.
+KINDS = ("fast", "casa", "pool")
+CASA_FIXTURES = {"sim_ms", "shared", "tclean_started", "cf_run", "tclean_ref", "frozen_cfcache",
+                 "references", "real_ms", "calibrated_ms"}
 
 
-def casa_env(logdir):
-    scripts = Path(logdir).parent / "scripts"      # (a run directory's, else the project's)
-    env = dict(os.environ, CASASITECONFIG=str(ROOT / "scripts" / "imaging" / "casasiteconfig.py"),
-               CASA_LOGDIR=str(logdir), IMAGING_PYTHON=PYTHON,
-               PYTHONPATH=str(scripts if scripts.is_dir() else ROOT / "scripts"))
-    return env
-
-
-def run(args, cwd, check=True, **kw):
-    """Run a command in a run directory; its output is kept for the failure message."""
-    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=casa_env(Path(cwd) / "logs"),
-                          capture_output=True, text=True, **kw)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def assert_memory_requests_cover(rundir):
-    """resources.py's request_memory, as the job log records it, is above each job's
-    measured peak resident memory (wait4), and not wasteful: at most 1.5 x peak + 128 MB
-    (CFdry and CFmerge share the CF fill's request).  Returns the jobs checked."""
-    import htcondor2
-    node, checked = {}, 0
-    for e in htcondor2.JobEventLog(str(Path(rundir) / "logs" / "imaging.log")).events(0):
-        if e.type == htcondor2.JobEventType.SUBMIT:
-            node[e.cluster] = e["LogNotes"].removeprefix("DAG Node: ")
-        elif e.type == htcondor2.JobEventType.JOB_TERMINATED:
-            peak, request = e["MemoryUsage"], e["RequestMemory"]
-            assert 0 < peak <= request, (node[e.cluster], peak, request)
-            if node[e.cluster] not in ("CFdry", "CFmerge"):
-                assert request <= 1.5 * peak + 128, (node[e.cluster], peak, request)
-            checked += 1
-    return checked
-
-
-def folder_digest(folder):
-    """A digest of every file name and content below a folder (an MS, a CF cache)."""
-    h = hashlib.sha256()
-    for path in sorted(Path(folder).rglob("*")):
-        h.update(str(path.relative_to(folder)).encode())
-        if path.is_file():
-            h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def new_run(where, overrides):
-    """A run directory as a user makes one: copy the project, append overrides."""
-    from tools import newrun
-    rundir = Path(newrun.copy_run(ROOT, where, overrides, "test overrides"))
-    (rundir / ".venv").symlink_to(Path(PYTHON).parents[1])  # as `cp -r` would bring it
-    return rundir
+@pytest.hookimpl(tryfirst=True)      # before `-m` deselects: every collected test is checked
+def pytest_collection_modifyitems(config, items):
+    wrong = []
+    for item in items:
+        kinds = [k for k in KINDS if item.get_closest_marker(k)]
+        casa = sorted(CASA_FIXTURES & set(item.fixturenames))
+        if len(kinds) != 1:
+            wrong.append(f"{item.nodeid}: marked {' and '.join(kinds) or 'with none of them'}")
+        elif kinds == ["fast"] and casa:
+            wrong.append(f"{item.nodeid}: marked fast but uses {', '.join(casa)}: mark it casa")
+    if wrong:
+        raise pytest.UsageError(
+            f"every test needs exactly one of the markers {', '.join(KINDS)} (pytest.ini): "
+            "pytestmark = pytest.mark.X for a module, @pytest.mark.X for a test\n  "
+            + "\n  ".join(wrong))
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,9 @@ from imaging.parameters import INPUT_EXIT
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, ROOT, STANDARD, casa_env, folder_digest, new_run, run
+from helpers import PYTHON, ROOT, STANDARD, casa_env, folder_digest, new_run, run
+
+pytestmark = pytest.mark.casa
 
 DAG = ["-m", "dagengine", "dag/condor_imaging.dag"]
 

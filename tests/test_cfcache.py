@@ -9,8 +9,9 @@ import pytest
 
 from imaging import cfcache, parameters
 
-from conftest import PYTHON, ROOT, casa_env, folder_digest, new_run, run
-from test_recovery import attempts
+from helpers import PYTHON, attempts, casa_env, folder_digest, new_run, run
+
+pytestmark = pytest.mark.casa
 
 
 def cf_files(folder):

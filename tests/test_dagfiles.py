@@ -14,7 +14,9 @@ import dagutils
 import prepareRun
 from imaging import parameters, products
 
-from conftest import ROOT
+from helpers import ROOT
+
+pytestmark = pytest.mark.fast
 
 GOLDEN = Path(__file__).parent / "golden"
 PLAN = {"vis": "/data/big.ms", "parts": [

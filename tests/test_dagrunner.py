@@ -19,6 +19,8 @@ import pytest
 from dagengine import dagfile, submitsyntax
 from dagengine.dagrunner import run_dag
 
+pytestmark = pytest.mark.fast
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 # rec.py NAME SECONDS EXIT: sleep, append {start, end, argv, env} to runs/NAME.json, exit.

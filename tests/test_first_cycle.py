@@ -12,7 +12,9 @@ from imaging import products
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, folder_digest, new_run, run
+from helpers import PYTHON, folder_digest, new_run, run
+
+pytestmark = pytest.mark.casa
 
 TOLERANCE = 1e-5
 PBLIMIT = 0.2  # params/imaging.py

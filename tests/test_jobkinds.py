@@ -16,7 +16,9 @@ import pytest
 
 from imaging import jobkinds, parameters, resources, transfer
 
-from conftest import ROOT
+from helpers import ROOT
+
+pytestmark = pytest.mark.fast
 
 HTC = sorted((ROOT / "htc").glob("*.htc"))
 KIND_FILES = [f for f in HTC if f.name != "common.htc"]

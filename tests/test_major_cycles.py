@@ -23,7 +23,9 @@ import pytest
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, STANDARD, assert_memory_requests_cover, casa_env, new_run, run
+from helpers import PYTHON, STANDARD, assert_memory_requests_cover, casa_env, new_run, run
+
+pytestmark = pytest.mark.casa
 
 PBLIMIT = 0.2
 CASES = {  # name: (number of sub-MSes, overrides)

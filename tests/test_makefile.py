@@ -7,7 +7,9 @@ it does not exist yet; otherwise it goes straight to the DAG.
 """
 import pytest
 
-from conftest import new_run, run
+from helpers import new_run, run
+
+pytestmark = pytest.mark.fast
 
 SIMULATE = "-m tools.simulate data/sim_evla.ms"
 DAG = "-m dagengine dag/condor_imaging.dag"

@@ -11,7 +11,9 @@ import ast
 import pytest
 
 import imagecompare as ic
-from conftest import PYTHON, folder_digest, run
+from helpers import PYTHON, folder_digest, run
+
+pytestmark = pytest.mark.casa
 
 RUN_FILES = {"Makefile", "requirements.txt", "scripts", "htc", "dag", "params", ".venv"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from imaging import checks, parameters
 
-from conftest import PYTHON, ROOT, new_run, run
+from helpers import PYTHON, ROOT, new_run, run
 
 
 @pytest.fixture
@@ -27,21 +27,25 @@ def params_file(tmp_path, sim_ms):
     return append
 
 
+@pytest.mark.casa
 def test_defaults_image_the_simulated_data_with_wideband_awproject(params_file):
     p = parameters.load(params_file(""))
     assert (p["gridder"], p["wbawp"], p["conjbeams"], p["nterms"], p["deconvolver"],
             p["specmode"]) == ("awproject", True, True, 2, "mtmfs", "mfs")
 
 
+@pytest.mark.casa
 def test_later_assignment_wins(params_file):
     assert parameters.load(params_file("niter = 10\nniter = 20"))["niter"] == 20
 
 
+@pytest.mark.casa
 def test_parameters_not_set_take_tclean_defaults(params_file):
     p = parameters.load(params_file(""))
     assert p["psfcutoff"] == 0.35 and p["projection"] == "SIN"  # tclean's documented defaults
 
 
+@pytest.mark.casa
 @pytest.mark.parametrize("line, name", [
     ("niterr = 5", "niterr"),                  # unknown name
     ("niter = 'many'", "niter"),               # wrong type
@@ -66,6 +70,7 @@ def test_bad_value_names_the_parameter(params_file, line, name):
 
 # Quantities tclean's schema lets through as any string or number, refused here by what
 # CASA's quanta make of them; the message names the parameter, the value and the form.
+@pytest.mark.casa
 @pytest.mark.parametrize("line, says", [
     ("cell = 'abc'", "cell = 'abc': not an angle"),
     ("cell = ['6arcsec', '6Jy']", "cell = ['6arcsec', '6Jy']: not an angle"),
@@ -98,6 +103,7 @@ def test_quantity_that_casa_cannot_read_names_the_parameter_and_the_form(params_
     assert says in str(refused.value)
 
 
+@pytest.mark.casa
 @pytest.mark.parametrize("line", [
     "cell = '6arcsec'", "cell = ['6arcsec', '5arcsec']", "cell = 6", "cell = [6.0, 6.0]",
     "cell = '0.1arcmin'", "threshold = '0.01Jy'", "threshold = '10mJy'", "threshold = 0.01",
@@ -120,6 +126,7 @@ def test_every_form_casa_reads_passes(params_file, line):
     # a list of a single cell)
 
 
+@pytest.mark.casa
 def test_a_field_name_with_a_space_is_a_phase_centre(params_file, tmp_path, sim_ms):
     """A field named 'CTB 80' (two words, as a direction without its frame would be)
     is the MS's field, not a direction; 'CTB 81' is neither."""
@@ -137,6 +144,7 @@ def test_a_field_name_with_a_space_is_a_phase_centre(params_file, tmp_path, sim_
         checks.check_ms({**p, "phasecenter": "CTB 81"})
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("value, mib", [("2048MB", 2048), ("8GB", 8192), (4096, 4096),
                                           ("1.5 G", 1536), ("ifThenElse(MemoryUsage > 1, 2, 3)", 0)])
 def test_request_memory_in_condor_submits_units(value, mib):
@@ -145,6 +153,7 @@ def test_request_memory_in_condor_submits_units(value, mib):
     assert checks.memory_mb(value) == mib
 
 
+@pytest.mark.casa
 def test_mask_is_read_as_casa_reads_regions(params_file, tmp_path):
     """usemask='user': a CRTF region as text or in a file passes, one CASA's region
     parser cannot read is refused with its reason (tclean would only log it)."""
@@ -161,11 +170,13 @@ def test_mask_is_read_as_casa_reads_regions(params_file, tmp_path):
         checks.check_mask({**p, "mask": str(bad)}, csys)
 
 
+@pytest.mark.casa
 def test_unknown_name_suggests_the_tclean_name(params_file):
     with pytest.raises(parameters.ParameterError, match="did you mean 'niter'"):
         parameters.load(params_file("nitre = 5"))
 
 
+@pytest.mark.casa
 @pytest.mark.parametrize("line", ["niter = 10 * 2", "import os", "niter += 1",
                                   "niter = open('x').read()"])
 def test_only_literal_assignments(params_file, line):
@@ -173,17 +184,20 @@ def test_only_literal_assignments(params_file, line):
         parameters.load(params_file(line))
 
 
+@pytest.mark.casa
 def test_syntax_error_names_the_line(params_file):
     with pytest.raises(parameters.ParameterError, match="line"):
         parameters.load(params_file("niter = ("))
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("text, size", [("500MB", 500_000_000), ("2GiB", 2 * 2**30),
                                         ("1.5 GB", 1_500_000_000), (1000, 1000)])
 def test_sizes(text, size):
     assert parameters.parse_size(text) == size
 
 
+@pytest.mark.casa
 def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
     """The DAG's first PRE script refuses the run; no job runs, the message names it."""
     rundir = new_run(session_dir / "badparam", {**shared, "robust": 7.0})
@@ -196,6 +210,7 @@ def test_dag_stops_before_any_job_on_a_bad_parameter(session_dir, shared):
     assert not list((rundir / "logs").glob("*.out"))  # no job ever ran
 
 
+@pytest.mark.casa
 def test_rerun_with_changed_parameters_is_refused(session_dir, shared, cf_run):
     """A re-run continues only where its products were made from the same inputs: an
     edit that changes no product is taken; one of a gridding parameter is taken while
@@ -218,6 +233,7 @@ def test_rerun_with_changed_parameters_is_refused(session_dir, shared, cf_run):
     assert "make clean" in proc.stderr
 
 
+@pytest.mark.casa
 def test_jobs_read_the_parameters_prepare_run_validated(session_dir, shared):
     """Jobs take products/params.json (no casatasks task import); an edit made after it
     stops every job until prepareRun (make run, make submit) has checked it, so a job
@@ -241,6 +257,7 @@ def test_jobs_read_the_parameters_prepare_run_validated(session_dir, shared):
     assert json.loads(run([PYTHON, "-c", probe], cwd=rundir).stdout) == [7, False]
 
 
+@pytest.mark.casa
 def test_job_imports_keep_every_casatasks_task_reachable(tmp_path):
     """synthesis imports casatasks' imager helpers without the package's tasks; code
     that asks for a task afterwards still gets casatasks' own task object."""
@@ -254,6 +271,7 @@ def test_job_imports_keep_every_casatasks_task_reachable(tmp_path):
     assert out == ["False", "_tclean", "_imstat", casatasks.version_string()]
 
 
+@pytest.mark.casa
 def test_a_mask_outside_the_run_needs_a_shared_filesystem(params_file, tmp_path):
     """Without a shared filesystem the jobs are sent the mask: it must be in the run."""
     mask = tmp_path / "elsewhere.crtf"

@@ -8,24 +8,7 @@ import pytest
 
 from imaging import parameters, partitioning
 
-from conftest import PYTHON, folder_digest, new_run, run
-
-COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "DATA", "FLAG", "WEIGHT")
-
-
-def columns(ms):
-    from casatools import table
-    tb = table()
-    tb.open(str(ms), nomodify=True)
-    try:
-        return {c: tb.getcol(c) for c in COLUMNS}
-    finally:
-        tb.close()
-
-
-def row_keys(cols):
-    return np.rec.fromarrays([cols["TIME"], cols["ANTENNA1"], cols["ANTENNA2"],
-                              cols["DATA_DESC_ID"]])
+from helpers import COLUMNS, PYTHON, columns, disk_bytes, folder_digest, new_run, row_keys, run
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +22,7 @@ def partitioned(session_dir, shared, sim_ms):
     return rundir, sorted((rundir / "products" / "subms").glob("*.ms"))
 
 
+@pytest.mark.casa
 def test_every_row_exactly_once(partitioned, sim_ms):
     rundir, subms = partitioned
     assert len(subms) == 3
@@ -49,6 +33,7 @@ def test_every_row_exactly_once(partitioned, sim_ms):
     assert np.array_equal(np.sort(keys), np.sort(row_keys(original)))
 
 
+@pytest.mark.casa
 def test_row_contents_are_copied_exactly(partitioned, sim_ms):
     _, subms = partitioned
     original = columns(sim_ms)
@@ -59,6 +44,7 @@ def test_row_contents_are_copied_exactly(partitioned, sim_ms):
         assert np.array_equal(original[c][..., order], merged[c][..., morder]), c
 
 
+@pytest.mark.casa
 def test_integrations_are_not_split(partitioned):
     _, subms = partitioned
     times = [set(np.unique(columns(ms)["TIME"])) for ms in subms]
@@ -69,6 +55,7 @@ def test_integrations_are_not_split(partitioned):
     assert all(spans[i][1] < spans[i + 1][0] for i in range(len(spans) - 1))
 
 
+@pytest.mark.casa
 def test_subdag_has_one_node_per_subms(partitioned):
     rundir, subms = partitioned
     text = (rundir / "products" / "allImagers.dag").read_text()
@@ -80,6 +67,7 @@ def test_subdag_has_one_node_per_subms(partitioned):
         assert f"RETRY allImagers_c0_n{k} 2" in text
 
 
+@pytest.mark.casa
 def test_rerun_keeps_finished_subms(partitioned):
     rundir, subms = partitioned
     before = [ms.stat().st_mtime for ms in subms]
@@ -88,6 +76,7 @@ def test_rerun_keeps_finished_subms(partitioned):
 
 
 # ---- the plan, on integrations laid out by hand
+@pytest.mark.fast
 def test_plan_balances_whole_integrations():
     counts = [100] * 10
     # 10 integrations of 100 rows of 10 bytes, 500 bytes of sub-tables:
@@ -99,10 +88,12 @@ def test_plan_balances_whole_integrations():
     assert all(500 + partitioning.rows(counts, r) * 10 <= 4000 for r in ranges)
 
 
+@pytest.mark.fast
 def test_plan_one_part_when_it_fits():
     assert partitioning.plan_partitions([5, 5], 10, 0, 100) == [(0, 1)]
 
 
+@pytest.mark.fast
 def test_plan_keeps_below_the_rows_a_written_sub_ms_showed_too_many():
     """The estimate allows 3 integrations of 100 rows per part; written sub-MSes of 300
     rows were too large (max_rows = 299): parts of at most 2 integrations, 5 of them."""
@@ -110,21 +101,25 @@ def test_plan_keeps_below_the_rows_a_written_sub_ms_showed_too_many():
     assert [partitioning.rows([100] * 10, r) for r in ranges] == [200] * 5
 
 
+@pytest.mark.fast
 def test_plan_refuses_size_below_one_integration():
     with pytest.raises(partitioning.PartitionError, match="maxsubmssize"):
         partitioning.plan_partitions([100, 100], 10, 500, 1000)
 
 
+@pytest.mark.fast
 def test_time_bounds_separate_neighbours():
     assert partitioning.time_bounds([(0.0, 0.0), (10.0, 10.0), (20.0, 20.0)], (1, 1)) == (5.0, 15.0)
 
 
+@pytest.mark.fast
 def test_time_bounds_lie_between_jittered_integrations():
     """Halfway from the last time of one integration to the first of the next."""
     spans = [(0.0, 1.5), (10.0, 10.04), (19.94, 20.0)]
     assert partitioning.time_bounds(spans, (1, 1)) == (5.75, 14.99)
 
 
+@pytest.mark.fast
 def test_integrations_group_jittered_times():
     """Three baselines, three 10 s integrations; each baseline's TIME jitters by up to
     1.5 s and INTERVAL (0.04 s) is wrong, as in the real EVLA data: three groups by hand."""
@@ -135,6 +130,7 @@ def test_integrations_group_jittered_times():
     assert counts == [3, 3, 3]
 
 
+@pytest.mark.fast
 def test_integrations_across_a_scan_gap():
     """Two baselines, 10 s integrations in two scans 280 s apart: the median step per
     baseline stays 10 s, so each of the five integrations is its own group."""
@@ -144,12 +140,14 @@ def test_integrations_across_a_scan_gap():
     assert spans == [(t, t + 0.3) for t in starts] and counts == [2] * 5
 
 
+@pytest.mark.fast
 def test_integrations_trust_interval_when_baselines_do_not_repeat():
     """One row per baseline: the median step is unknown; INTERVAL (10 s) rules."""
     spans, counts = partitioning.integrations(np.array([0.0, 0.3, 10.0]), np.array([1, 2, 3]), 10.0)
     assert (spans, counts) == ([(0.0, 0.3), (10.0, 10.0)], [2, 1])
 
 
+@pytest.mark.casa
 def test_size_below_one_integration_stops_with_the_parameter(session_dir, shared):
     """One integration of the session's MS is 351 baselines x 4 SPWs = 1404 rows (~0.36 MB)
     plus ~1.1 MB of sub-tables: 1 MB cannot hold it."""
@@ -160,10 +158,7 @@ def test_size_below_one_integration_stops_with_the_parameter(session_dir, shared
     assert not (rundir / "products" / "subms").exists()
 
 
-def disk_bytes(folder):
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
+@pytest.mark.casa
 @pytest.mark.parametrize("size", [2_000_000, 4_000_000])
 def test_sub_ms_sizes_on_disk_stay_within_maxsubmssize(session_dir, shared, sim_ms, size):
     """Small sizes, where the tables' fixed costs and tile padding weigh most (at 4 MB the

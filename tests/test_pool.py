@@ -23,9 +23,10 @@ import dagutils
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import ROOT, new_run, run
-from test_recovery import (FAIL_ONCE, REMOVE_SUBMS, assert_equals_tclean, attempts, inject,
-                           inodes, status)
+from helpers import (FAIL_ONCE, REMOVE_SUBMS, ROOT, assert_equals_tclean, attempts, inject, inodes,
+                     new_run, run, status)
+
+pytestmark = pytest.mark.pool
 
 POOL = ROOT / "scripts" / "tools" / "pool.sh"
 SUBMIT = ["-include_env", "IMAGING_PYTHON", "dag/condor_imaging.dag"]

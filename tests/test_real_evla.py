@@ -33,8 +33,9 @@ import pytest
 from imaging import parameters
 
 import imagecompare as ic
-from conftest import PYTHON, ROOT, folder_digest, new_run, run
-from test_partition import columns, disk_bytes, row_keys
+from helpers import PYTHON, ROOT, columns, disk_bytes, folder_digest, new_run, row_keys, run
+
+pytestmark = pytest.mark.casa
 
 PBLIMIT = 0.2
 REAL = {"imagename": "j1008", "imsize": [128, 128], "cell": "0.5arcsec", "reffreq": "36.3GHz"}

@@ -7,96 +7,20 @@ message naming the node and its log, and running again, after the fix the
 message gives, re-does only what did not finish.  The job log read here is
 parsed with HTCondor's own reader (htcondor2.JobEventLog).
 """
-import json
 import os
 import re
 
-import htcondor2
+import pytest
 
 from imaging.partitioning import size_for
 
-import imagecompare as ic
-from conftest import PYTHON, new_run, run
+from helpers import (FAIL_BEFORE_PUBLISHING, FAIL_ONCE, PYTHON, REMOVE_SUBMS, assert_equals_tclean,
+                     attempts, inject, inodes, new_run, run, status)
 
 DAG = ["-m", "dagengine", "dag/condor_imaging.dag"]
 
-# Prepended to a copy of scripts/allImagers.py (argv: PART SUBMS CYCLE): the gridding job
-# of one part and cycle fails once, before any work.
-FAIL_ONCE = """\
-import os as _os, sys as _sys
-_mark = f"logs/injected.{{_sys.argv[1]}}.c{{_sys.argv[3]}}"
-if (_sys.argv[1], _sys.argv[3]) == {target!r} and not _os.path.exists(_mark):
-    open(_mark, "w").close()
-    _sys.exit("injected failure")
-"""
 
-# Prepended to a copy of a stage script: it fails once just before it moves its finished
-# product into place, after all its CASA work (for addImages, after the normalizer has
-# rewritten the sub-images' metadata and normalized the first sub-MS's pb in place).
-FAIL_BEFORE_PUBLISHING = """\
-import os as _os, dagutils as _du
-_publish = _du.publish_dir
-def _fail_once(tmp, final):
-    if not _os.path.exists("logs/injected.publish"):
-        open("logs/injected.publish", "w").close()
-        raise SystemExit("injected failure before publishing " + final)
-    return _publish(tmp, final)
-_du.publish_dir = _fail_once
-"""
-
-# Prepended to a copy of scripts/allImagers.py: the sub-MS of part n2 is gone when its
-# first gridding job starts (as if removed by hand or by a scratch clean-up).
-REMOVE_SUBMS = """\
-import os as _os, shutil as _sh, sys as _sys
-if _sys.argv[1] == "n2" and not _os.path.exists("logs/injected.removed"):
-    open("logs/injected.removed", "w").close()
-    _sh.rmtree(_sys.argv[2])
-"""
-
-
-def inject(rundir, script, code):
-    path = rundir / "scripts" / script
-    path.write_text(code + path.read_text())
-
-
-def attempts(rundir):
-    """Node -> [return value of each attempt], from the HTCondor user log."""
-    T, node_of, out = htcondor2.JobEventType, {}, {}
-    for e in htcondor2.JobEventLog(str(rundir / "logs" / "imaging.log")).events(0):
-        if e.type == T.SUBMIT:
-            node_of[e.cluster] = e["LogNotes"].removeprefix("DAG Node: ")
-            out.setdefault(node_of[e.cluster], [])
-        elif e.type == T.JOB_TERMINATED:
-            out[node_of[e.cluster]].append(e.get("ReturnValue"))
-    return out
-
-
-def status(rundir):
-    return run([PYTHON, "-m", "tools.status"], cwd=rundir).stdout
-
-
-def assert_equals_tclean(rundir, ref, tolerance):
-    final = rundir / "products" / "final"
-    ours = json.loads((final / "summary.json").read_text())
-    theirs = json.loads(open(f"{ref}.summary.json").read())
-    assert (ours["majorcycles"] + 1, ours["stopcode"]) == (theirs["nmajordone"], theirs["stopcode"])
-    assert ours["iterdone"] == theirs["iterdone"]
-    region = ic.pb_region(f"{ref}.pb.tt0", 0.2)
-    diff = ic.relative_difference(str(final / "ctb80.image.tt0"), f"{ref}.image.tt0", region)
-    assert diff <= tolerance, f"image.tt0 differs from tclean's by {diff:.2e} of the peak"
-
-
-# casacore table metadata, which CASA's normalizer rewrites in the sub-images it gathers
-METADATA = ("table.dat", "table.info", "table.lock")
-
-
-def inodes(rundir, folders):
-    """The inode of every data file in some product folders: unchanged means not made
-    again (a product is made in a scratch folder and moved into place)."""
-    return {p: p.stat().st_ino for f in folders for p in (rundir / "products" / f).rglob("*")
-            if p.is_file() and p.name not in METADATA}
-
-
+@pytest.mark.casa
 def test_failed_jobs_are_retried_and_images_equal_tclean(session_dir, shared, sim_ms, cf_run,
                                                          references):
     """A gridding job of cycle 1 fails at its start; addImages of cycle 0 fails after its
@@ -117,6 +41,7 @@ def test_failed_jobs_are_retried_and_images_equal_tclean(session_dir, shared, si
     assert "state:   finished" in text and "2 retried" in text
 
 
+@pytest.mark.casa
 def test_missing_subms_stops_cleanly_and_running_again_continues(session_dir, shared, sim_ms,
                                                                  cf_run, references):
     """The sub-MS of part n2 disappears: its gridding job fails on every try with a message
@@ -151,6 +76,7 @@ def test_missing_subms_stops_cleanly_and_running_again_continues(session_dir, sh
     assert "state:   finished" in status(rundir)
 
 
+@pytest.mark.fast
 def test_status_ignores_a_lock_left_by_a_killed_runner(tmp_path, monkeypatch):
     """A lock whose dagrunner process is gone (kill -9) is not a running DAG."""
     import subprocess

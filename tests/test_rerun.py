@@ -18,11 +18,14 @@ import json
 import os
 import shutil
 
+import pytest
+
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, STANDARD, new_run, run
-from test_recovery import inject
+from helpers import PYTHON, STANDARD, inject, new_run, run
+
+pytestmark = pytest.mark.casa
 
 PERMANENT_FAILURE = 'import sys as _sys\n_sys.exit("injected failure")\n'
 

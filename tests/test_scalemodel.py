@@ -3,6 +3,8 @@ import pytest
 
 from tools import scalemodel
 
+pytestmark = pytest.mark.fast
+
 
 def test_fit_recovers_a_line():
     assert scalemodel.fit([(0, 1), (1, 3), (2, 5)]) == pytest.approx((1, 2))

@@ -70,6 +70,7 @@ def sims(tmp_path_factory):
     return ms
 
 
+@pytest.mark.casa
 def test_telescope_and_antennas(sims):
     obs = read(sims["a"], "TELESCOPE_NAME", sub="/OBSERVATION")
     assert list(obs["TELESCOPE_NAME"]) == ["EVLA"]
@@ -83,6 +84,7 @@ def test_telescope_and_antennas(sims):
         md.close()
 
 
+@pytest.mark.casa
 def test_spectral_windows_in_s_band(sims):
     spw = read(sims["a"], "CHAN_FREQ", "CHAN_WIDTH", "REF_FREQUENCY", "NUM_CHAN",
                sub="/SPECTRAL_WINDOW")
@@ -98,6 +100,7 @@ def test_spectral_windows_in_s_band(sims):
     assert pol["CORR_TYPE"][:, 0].tolist() == [5, 8]  # RR, LL in casacore's Stokes enum
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("nspw,nchan", [(1, 1), (4, 4), (8, 4), (3, 16), (2, 64)])
 def test_layout_stays_in_band(nspw, nchan):
     for f0, width in simulate.spw_layout(nspw, nchan):
@@ -106,6 +109,7 @@ def test_layout_stays_in_band(nspw, nchan):
         assert f0 + (nchan - 0.5) * width / 1000 <= 4.0 + 1e-9
 
 
+@pytest.mark.casa
 def test_rows_times_and_integration(sims):
     cols = read(sims["a"], "ANTENNA1", "ANTENNA2", "TIME", "INTERVAL", "EXPOSURE", "DATA_DESC_ID")
     assert len(cols["TIME"]) == N_ROWS
@@ -122,6 +126,7 @@ def test_rows_times_and_integration(sims):
     assert times[-1] - times[0] + INTEGRATION == pytest.approx(HOURS * 3600, abs=1e-3)
 
 
+@pytest.mark.casa
 def test_observed_before_2025_around_transit(sims):
     times = np.unique(read(sims["a"], "TIME")["TIME"])
     me, qa = casatools.measures(), casatools.quanta()
@@ -137,6 +142,7 @@ def test_observed_before_2025_around_transit(sims):
     assert azel["m1"]["value"] > math.radians(80)
 
 
+@pytest.mark.casa
 def test_columns(sims):
     tb = casatools.table()
     tb.open(str(sims["a"]))
@@ -172,6 +178,7 @@ def direct_fourier_sum(ms):
     return vis
 
 
+@pytest.mark.casa
 def test_noise_free_data_equal_sky_model(sims):
     data = read(sims["clean"], "DATA")["DATA"]
     expected = direct_fourier_sum(sims["clean"])
@@ -179,6 +186,7 @@ def test_noise_free_data_equal_sky_model(sims):
         np.testing.assert_allclose(data[corr], expected, rtol=0, atol=1e-4)
 
 
+@pytest.mark.casa
 def test_spectrum_on_short_baselines(sims):
     c = read(sims["a"], "DATA", "UVW", "DATA_DESC_ID")
     short = np.hypot(c["UVW"][0], c["UVW"][1]) < 45.0
@@ -192,6 +200,7 @@ def test_spectrum_on_short_baselines(sims):
     assert amp[0] > 0.6 * total[0], (amp, total)
 
 
+@pytest.mark.casa
 def test_noise_level_and_seed(sims):
     a = read(sims["a"], "DATA")["DATA"]
     a2 = read(sims["a2"], "DATA")["DATA"]
@@ -204,6 +213,7 @@ def test_noise_level_and_seed(sims):
     assert noise.imag.std() == pytest.approx(NOISE, rel=0.02)
 
 
+@pytest.mark.casa
 def test_existing_output_left_untouched(tmp_path):
     out = tmp_path / "exists.ms"
     out.mkdir()
@@ -215,6 +225,7 @@ def test_existing_output_left_untouched(tmp_path):
     assert (out / "marker").read_text() == "keep me"
 
 
+@pytest.mark.casa
 def test_overwrite_replaces_and_leaves_no_temporaries(tmp_path):
     out = tmp_path / "new.ms"
     out.mkdir()
@@ -225,6 +236,7 @@ def test_overwrite_replaces_and_leaves_no_temporaries(tmp_path):
     assert len(read(out, "TIME")["TIME"]) == N_BASELINES * 3 * NSPW  # 3 min of 60 s
 
 
+@pytest.mark.casa
 def test_primary_beam_attenuates_off_axis_source(tmp_path):
     """A flat-spectrum 1 Jy source 5' off axis is seen at the EVLA beam's response there.
 
@@ -243,6 +255,7 @@ def test_primary_beam_attenuates_off_axis_source(tmp_path):
         assert amp == pytest.approx(expected, abs=0.05), (f_ghz, amp, expected)
 
 
+@pytest.mark.casa
 def test_sources_file(tmp_path):
     """One unresolved 1 Jy source at the phase centre, flat spectrum: every visibility is 1 Jy."""
     sky = tmp_path / "sky.json"

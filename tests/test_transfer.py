@@ -15,7 +15,9 @@ from imaging import transfer
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, new_run, run
+from helpers import PYTHON, new_run, run
+
+pytestmark = pytest.mark.casa
 
 CASE = {"weighting": "briggs", "robust": 0.5}
 

@@ -14,7 +14,9 @@ from imaging import products
 from imaging.partitioning import size_for
 
 import imagecompare as ic
-from conftest import PYTHON, ROOT, STANDARD, assert_memory_requests_cover, new_run, run
+from helpers import PYTHON, ROOT, STANDARD, assert_memory_requests_cover, new_run, run
+
+pytestmark = pytest.mark.casa
 
 TOLERANCE = 1e-5
 WEIGHTINGS = {
