@@ -77,16 +77,15 @@ def grid_part(params, subms, final, grid, model=None, weight=None, stage="griddi
     if products.finished(final, params, stage):
         print(f"allImagers: {final} exists from an earlier try; kept")
         return
-    work = products.fresh_dir(final + ".tmp")
-    image = products.image_base(work, params)
-    if model:  # copied, as tclean's scattermodel does: the imager rewrites its table.dat
-        products.copy_images(model, image, ["model"])
-    if weight:  # only read: with it the AW gridder skips accumulating the sensitivity
-        products.link_images(weight, image, ["weight"])  # again (3 s a job; same residual)
-    grid(params, subms, image)
-    for path in products.image_paths(image, "weight") if weight else []:
-        os.remove(path)                                   # the links: not part of the product
-    products.publish(work, final, params, stage)
+    with products.building(final, params, stage) as work:
+        image = products.image_base(work, params)
+        if model:  # copied, as tclean's scattermodel does: the imager rewrites its table.dat
+            products.copy_images(model, image, ["model"])
+        if weight:  # only read: with it the AW gridder skips accumulating the sensitivity
+            products.link_images(weight, image, ["weight"])  # again (3 s a job; same residual)
+        grid(params, subms, image)
+        for path in products.image_paths(image, "weight") if weight else []:
+            os.remove(path)                               # the links: not part of the product
     print(f"allImagers: wrote {final}")
 
 

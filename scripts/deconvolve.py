@@ -28,13 +28,12 @@ def main(cycle):
         print(f"deconvolve: {final} exists from an earlier try; kept")
         return
     identity.require(products.stage_dir("cycle", cycle), params, products.cycle_stage(cycle))
-    work = products.fresh_dir(final + ".tmp")
-    image = products.image_base(work, params)
-    record = deconvolve(params, cycle, image)
-    if record["stopcode"] == 0:
-        make_predict_model(params, work, image)
-    products.write_json(os.path.join(work, "record.json"), record)
-    products.publish(work, final, params, "deconvolution")
+    with products.building(final, params, "deconvolution") as work:
+        image = products.image_base(work, params)
+        record = deconvolve(params, cycle, image)
+        if record["stopcode"] == 0:
+            make_predict_model(params, work, image)
+        products.write_json(os.path.join(work, "record.json"), record)
     print(f"deconvolve: cycle {cycle}: {iteration.STOP_REASONS[record['stopcode']]}; "
           f"{record['iterdone']} iterations in all; wrote {final}")
 

@@ -63,10 +63,9 @@ def dry(params, state):
 
 def make_dry(params):
     build = products.fresh_dir(cfcache.build_dir(params))
-    work = cfcache.dry_dir(params) + ".tmp"
-    cfs = synthesis.dry_cfcache(params, work, os.path.join(build, "scratch", "cf"))
-    shutil.rmtree(os.path.join(build, "scratch"))
-    products.publish_dir(work, cfcache.dry_dir(params))
+    with products.building(cfcache.dry_dir(params)) as work:
+        cfs = synthesis.dry_cfcache(params, work, os.path.join(build, "scratch", "cf"))
+        shutil.rmtree(os.path.join(build, "scratch"))
     njobs = min(len(cfs), params["cfjobs"] or os.cpu_count() or 1)
     return {"shaping": cfcache.shaping(params),
             "shares": [cfcache.share(cfs, njobs, k) for k in range(1, njobs + 1)]}
@@ -78,14 +77,12 @@ def fill(params, k):
         print(f"makeCFs fill {k}: {final} exists from an earlier try; kept")
         return
     cfs = products.read_json(cfcache.plan_path(params))["shares"][k - 1]
-    work = final + ".tmp"
-    shutil.rmtree(work, ignore_errors=True)      # a CF filled twice fails: start from the dry one
-    shutil.copytree(cfcache.dry_dir(params), work)
-    synthesis.fill_cfcache(params, work, cfs)
-    missed = [n for n in cfcache.empty_cfs(work) if n.removeprefix("WT") in cfs]
-    if missed:
-        sys.exit(f"makeCFs fill {k}: CASA left {', '.join(missed)} empty in {work}")
-    products.publish_dir(work, final)
+    with products.building(final) as work:    # a CF filled twice fails: start from the dry one
+        shutil.copytree(cfcache.dry_dir(params), work, dirs_exist_ok=True)
+        synthesis.fill_cfcache(params, work, cfs)
+        missed = [n for n in cfcache.empty_cfs(work) if n.removeprefix("WT") in cfs]
+        if missed:
+            sys.exit(f"makeCFs fill {k}: CASA left {', '.join(missed)} empty in {work}")
     print(f"makeCFs fill {k}: filled {len(cfs)} CFs: {' '.join(cfs)}")
 
 

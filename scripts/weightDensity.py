@@ -41,13 +41,11 @@ def make(final, compute, params):
     if products.finished(final, params, "gridding"):
         print(f"weightDensity: {final} exists from an earlier try; kept")
         return
-    work = products.fresh_dir(final + ".tmp")
-    image = products.image_base(work, params)
-    compute(image)
-    for name in os.listdir(work):          # (the normalizer also leaves an empty PSF)
-        if not name.endswith(".gridwt"):
-            shutil.rmtree(os.path.join(work, name))
-    products.publish(work, final, params, "gridding")
+    with products.building(final, params, "gridding") as work:
+        compute(products.image_base(work, params))
+        for name in os.listdir(work):          # (the normalizer also leaves an empty PSF)
+            if not name.endswith(".gridwt"):
+                shutil.rmtree(os.path.join(work, name))
     print(f"weightDensity: wrote {final}")
 
 

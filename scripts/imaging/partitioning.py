@@ -5,7 +5,6 @@ import bisect
 import itertools
 import math
 import os
-import shutil
 
 from imaging import parameters, products
 
@@ -173,19 +172,16 @@ def write_subms(vis, bounds, out):
     """
     from imaging import casaenv  # noqa: F401
     from casatools import table
-    tmp = out + ".tmp"
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp)
     tb = table()
-    tb.open(vis, nomodify=True)
-    try:
-        sel = tb.query(f"TIME > {bounds[0]!r} && TIME < {bounds[1]!r}", sortlist="")
-        nrows = sel.nrows()
-        sel.copy(newtablename=tmp, deep=True, valuecopy=True, returnobject=False)
-        sel.close()
-    finally:
-        tb.close()
-    products.publish_dir(tmp, out)
+    with products.building(out) as tmp:
+        tb.open(vis, nomodify=True)
+        try:
+            sel = tb.query(f"TIME > {bounds[0]!r} && TIME < {bounds[1]!r}", sortlist="")
+            nrows = sel.nrows()
+            sel.copy(newtablename=tmp, deep=True, valuecopy=True, returnobject=False)
+            sel.close()
+        finally:
+            tb.close()
     return nrows
 
 
