@@ -17,7 +17,7 @@ import os
 import sys
 
 import dagutils
-from imaging import identity, iteration, products, synthesis, timing
+from imaging import casa, identity, iteration, products, synthesis, timing
 
 
 def main(cycle):
@@ -44,8 +44,8 @@ def deconvolve(params, cycle, image):
     if params["niter"] == 0:
         return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
                 "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
-    with timing.timed("minor_cycle"), synthesis.using(synthesis.iteration_bot(params)) as bot, \
-            synthesis.using(synthesis.open_deconvolver(params, image)) as sd:
+    with timing.timed("minor_cycle"), casa.using(synthesis.iteration_bot(params)) as bot, \
+            casa.using(synthesis.open_deconvolver(params, image)) as sd:
         nmajor = params["nmajor"]
         for k in range(cycle):
             replay = iteration.Replay(products.read_record(k, params)["calls"])

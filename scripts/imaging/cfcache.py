@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 
-from imaging import parameters
+from imaging import casa, parameters
 
 # tclean parameters that change the convolution functions (and, in place of the MS's
 # path, what of its content does: CF_MS_CONTENT of identity.ms_content).
@@ -100,13 +100,12 @@ def too_small_grid(params, folder):
     """
     from imaging import casaenv  # noqa: F401
     from casatools import image
-    support, ia = 0, image()
-    for name in cf_names(folder):
-        ia.open(os.path.join(folder, name))
-        misc = ia.miscinfo()
-        ia.close()
-        support = max(support, misc.get("Xsupport", 0), misc.get("Ysupport", 0))
-    ia.done()
+    support = 0
+    with casa.using(image()) as ia:
+        for name in cf_names(folder):
+            with casa.opened(ia, os.path.join(folder, name)):
+                misc = ia.miscinfo()
+            support = max(support, misc.get("Xsupport", 0), misc.get("Ysupport", 0))
     imsize = parameters.as_list(params["imsize"])
     grid = int(min(imsize) * PADDING)
     if 2 * support + 1 < grid:
