@@ -18,15 +18,16 @@ import sys
 
 import dagutils
 from imaging import products, synthesis
+from imaging.modes import DensityStep
 
 
 def main(mode, part="", subms=""):
     params = dagutils.load_params()
-    if mode == "part":
+    if mode == DensityStep.PART:
         final = products.part_dir("weights", part)
         csys = products.read_coordsys(params)
         make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
-    elif mode == "sum":
+    elif mode == DensityStep.SUM:
         plan = products.read_plan(params=params)
         parts = products.checked_images([products.part_dir("weights", p["part"])
                                          for p in plan["parts"]], params, "gridding")

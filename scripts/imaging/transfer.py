@@ -25,6 +25,7 @@ import shutil
 import tarfile
 
 from imaging import identity, parameters, products
+from imaging.modes import DensityStep
 
 ROOT = os.path.join(products.PRODUCTS, "transfer")
 CODE_TAR = os.path.join(ROOT, "code.tar")
@@ -126,7 +127,7 @@ def gridding_inputs(params, part, subms, cycle):
 
 
 def density_inputs(params, mode, part="", subms=""):
-    if mode == "part":
+    if mode == DensityStep.PART:
         return [products.COORDSYS]
     return [products.PLAN] + [products.part_dir("weights", p) for p in parts()]
 
@@ -217,7 +218,7 @@ def job_subms(script, args):
     """The sub-MS a job reads (gridding, a sub-MS's weight density), else None."""
     if script == "allImagers.py":
         return args[1]
-    return args[2] if script == "weightDensity.py" and args[0] == "part" else None
+    return args[2] if script == "weightDensity.py" and args[0] == DensityStep.PART else None
 
 
 def scratch_params(params):
