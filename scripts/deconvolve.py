@@ -56,7 +56,7 @@ def deconvolve(params, cycle, image):
 
 
 def summarize(cycle, stop, calls, summary):
-    inits = [rec for kind, rec in calls if kind == "init"]
+    inits = [rec for kind, rec in calls if kind == iteration.Call.INIT]
     peak = iteration.from_json(inits[-1]).get("peakresidual") if inits else None
     return {"cycle": cycle, "stopcode": int(stop), "calls": calls,
             "iterdone": int(summary["iterdone"]), "peakresidual": to_float(peak),
