@@ -232,12 +232,18 @@ def sum_images(partnames, imagename, kind):
     with using(image()) as ia:
         for term in image_paths(partnames[0], kind):
             suffix = term[len(partnames[0]):]
-            total = None
-            for part in partnames:
-                with opened(ia, part + suffix):
-                    chunk = ia.getchunk()
-                total = chunk if total is None else total + chunk
+            total = summed_pixels(ia, [part + suffix for part in partnames])
             if not os.path.exists(imagename + suffix):
                 shutil.copytree(term, imagename + suffix)
             with opened(ia, imagename + suffix):
                 ia.putchunk(total)
+
+
+def summed_pixels(ia, paths):
+    """The sum of the images' pixels, added in their order."""
+    total = None
+    for path in paths:
+        with opened(ia, path):
+            chunk = ia.getchunk()
+        total = chunk if total is None else total + chunk
+    return total
