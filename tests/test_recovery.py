@@ -34,7 +34,7 @@ if (_sys.argv[1], _sys.argv[3]) == {target!r} and not _os.path.exists(_mark):
 # product into place, after all its CASA work (for addImages, after the normalizer has
 # rewritten the sub-images' metadata and normalized the first sub-MS's pb in place).
 FAIL_BEFORE_PUBLISHING = """\
-import os as _os, dagutils as _du
+import os as _os, imaging.products as _du
 _publish = _du.publish_dir
 def _fail_once(tmp, final):
     if not _os.path.exists("logs/injected.publish"):
@@ -72,7 +72,7 @@ def attempts(rundir):
 
 
 def status(rundir):
-    return run([PYTHON, "scripts/status.py"], cwd=rundir).stdout
+    return run([PYTHON, "-m", "tools.status"], cwd=rundir).stdout
 
 
 def assert_equals_tclean(rundir, ref, tolerance):
