@@ -25,11 +25,10 @@ def main(cycle):
 
 def add_psf(params, parts):
     final = products.stage_dir("psf")
-    work = products.fresh_dir(final + ".tmp")
-    partnames = products.checked_images([products.part_dir("psf", p) for p in parts], params,
-                                        "gridding")
-    synthesis.normalize_psf(params, products.image_base(work, params), partnames)
-    products.publish(work, final, params, "gridding")
+    with products.building(final, params, "gridding") as work:
+        partnames = products.checked_images([products.part_dir("psf", p) for p in parts],
+                                            params, "gridding")
+        synthesis.normalize_psf(params, products.image_base(work, params), partnames)
     print(f"addImages: wrote {final}")
 
 
@@ -38,18 +37,17 @@ def add_residual(params, parts, cycle):
     if products.finished(final, params, stage):
         print(f"addImages: {final} exists from an earlier try; kept")
         return
-    work = products.fresh_dir(final + ".tmp")
-    image = products.image_base(work, params)
-    partnames = products.checked_images([products.part_dir("cycle", p, cycle) for p in parts],
-                                        params, stage)
-    products.link_images(psf_image(params), image, ["psf", "weight", "pb"])
-    # tclean's residual carries the sum of weights of its own gridding, which
-    # differs from the PSF's for awproject: keep the PSF's only where the
-    # residual gridding has no term of its own.
-    products.copy_images(psf_image(params), image, ["sumwt"])
-    synthesis.sum_images(partnames, image, "sumwt")
-    synthesis.normalize_residual(params, image, partnames)
-    products.publish(work, final, params, stage)
+    with products.building(final, params, stage) as work:
+        image = products.image_base(work, params)
+        partnames = products.checked_images(
+            [products.part_dir("cycle", p, cycle) for p in parts], params, stage)
+        products.link_images(psf_image(params), image, ["psf", "weight", "pb"])
+        # tclean's residual carries the sum of weights of its own gridding, which
+        # differs from the PSF's for awproject: keep the PSF's only where the
+        # residual gridding has no term of its own.
+        products.copy_images(psf_image(params), image, ["sumwt"])
+        synthesis.sum_images(partnames, image, "sumwt")
+        synthesis.normalize_residual(params, image, partnames)
     print(f"addImages: wrote {final}")
 
 

@@ -22,6 +22,7 @@ import sys
 
 import dagutils
 from imaging import cfcache, identity, parameters, products, synthesis
+from imaging.cfcache import Status
 
 
 def main(part, subms, cycle):
@@ -51,13 +52,13 @@ def main(part, subms, cycle):
 def check_cfcache(params):
     """Grid only with a whole cache made for this run's parameters (it is only read)."""
     state = cfcache.status(params)
-    if state not in ("unused", "ok"):
-        detail = {"missing": "does not exist (or has no record of its parameters)",
-                  "incomplete": f"has CFs that were never filled: {cfcache.empty_cfs(params['cfcache'])[:3]}",
-                  "stale": f"was made for other parameters: {cfcache.differences(params)}"}[state]
+    if state not in (Status.UNUSED, Status.OK):
+        detail = {Status.MISSING: "does not exist (or has no record of its parameters)",
+                  Status.INCOMPLETE: f"has CFs that were never filled: {cfcache.empty_cfs(params['cfcache'])[:3]}",
+                  Status.STALE: f"was made for other parameters: {cfcache.differences(params)}"}[state]
         sys.exit(f"allImagers: cfcache = {params['cfcache']!r} {detail}; `make cfs` makes it "
                  f"for these parameters (or point cfcache at another path), then submit again")
-    if state == "ok" and (why := cfcache.too_small_grid(params, params["cfcache"])):
+    if state == Status.OK and (why := cfcache.too_small_grid(params, params["cfcache"])):
         sys.exit(f"allImagers: {why}")
 
 
@@ -77,16 +78,15 @@ def grid_part(params, subms, final, grid, model=None, weight=None, stage="griddi
     if products.finished(final, params, stage):
         print(f"allImagers: {final} exists from an earlier try; kept")
         return
-    work = products.fresh_dir(final + ".tmp")
-    image = products.image_base(work, params)
-    if model:  # copied, as tclean's scattermodel does: the imager rewrites its table.dat
-        products.copy_images(model, image, ["model"])
-    if weight:  # only read: with it the AW gridder skips accumulating the sensitivity
-        products.link_images(weight, image, ["weight"])  # again (3 s a job; same residual)
-    grid(params, subms, image)
-    for path in products.image_paths(image, "weight") if weight else []:
-        os.remove(path)                                   # the links: not part of the product
-    products.publish(work, final, params, stage)
+    with products.building(final, params, stage) as work:
+        image = products.image_base(work, params)
+        if model:  # copied, as tclean's scattermodel does: the imager rewrites its table.dat
+            products.copy_images(model, image, ["model"])
+        if weight:  # only read: with it the AW gridder skips accumulating the sensitivity
+            products.link_images(weight, image, ["weight"])  # again (3 s a job; same residual)
+        grid(params, subms, image)
+        for path in products.image_paths(image, "weight") if weight else []:
+            os.remove(path)                               # the links: not part of the product
     print(f"allImagers: wrote {final}")
 
 

@@ -6,6 +6,7 @@ import os
 import sys
 
 from imaging import identity, jobkinds, parameters, partitioning, products
+from imaging.modes import CFStep, DensityStep
 
 SKIP_EXIT = 99
 INPUT_ERRORS = (parameters.ParameterError, partitioning.PartitionError)
@@ -69,9 +70,9 @@ def density_nodes(plan, cycle, transfer=False):
     gridding = [gridding_node(cycle, p["part"]) for p in plan["parts"]]
     lines = ["", "# The whole MS's weight density, as tclean(parallel=True) gathers it", ""]
     for node, p in zip(weights, plan["parts"]):
-        lines += job_node("weightDensity", node, transfer, mode="part", part=p["part"],
+        lines += job_node("weightDensity", node, transfer, mode=DensityStep.PART, part=p["part"],
                           subms=p["subms"])
-    lines += [*job_node("weightDensity", "weightsSum", transfer, mode="sum"),
+    lines += [*job_node("weightDensity", "weightsSum", transfer, mode=DensityStep.SUM),
               f"PARENT {' '.join(weights)} CHILD weightsSum",
               f"PARENT weightsSum CHILD {' '.join(gridding)}", ""]
     return "\n".join(lines)
@@ -136,7 +137,7 @@ def cf_fill_dag(njobs):
     """Text of products/cfFill.dag: one job per share of the CFs (none: a NOOP node)."""
     lines = ["# Written by scripts/makeCFs.py dry: the CF fill jobs, each into a folder of its own.", ""]
     for k in range(1, njobs + 1):
-        lines += job_node("makeCFs", f"CFfill_{k}", mode="fill", part=k)
+        lines += job_node("makeCFs", f"CFfill_{k}", mode=CFStep.FILL, part=k)
     if njobs == 0:  # DAGMan wants at least one node
         lines.append("# The CF cache is up to date, or the gridder needs none.\n"
                      f"JOB CFfill_none {jobkinds.KINDS['makeCFs'].submit_file} NOOP")

@@ -17,7 +17,7 @@ import os
 import sys
 
 import dagutils
-from imaging import identity, iteration, products, synthesis, timing
+from imaging import casa, identity, iteration, products, synthesis, timing
 
 
 def main(cycle):
@@ -28,13 +28,12 @@ def main(cycle):
         print(f"deconvolve: {final} exists from an earlier try; kept")
         return
     identity.require(products.stage_dir("cycle", cycle), params, products.cycle_stage(cycle))
-    work = products.fresh_dir(final + ".tmp")
-    image = products.image_base(work, params)
-    record = deconvolve(params, cycle, image)
-    if record["stopcode"] == 0:
-        make_predict_model(params, work, image)
-    products.write_json(os.path.join(work, "record.json"), record)
-    products.publish(work, final, params, "deconvolution")
+    with products.building(final, params, "deconvolution") as work:
+        image = products.image_base(work, params)
+        record = deconvolve(params, cycle, image)
+        if record["stopcode"] == 0:
+            make_predict_model(params, work, image)
+        products.write_json(os.path.join(work, "record.json"), record)
     print(f"deconvolve: cycle {cycle}: {iteration.STOP_REASONS[record['stopcode']]}; "
           f"{record['iterdone']} iterations in all; wrote {final}")
 
@@ -45,8 +44,8 @@ def deconvolve(params, cycle, image):
     if params["niter"] == 0:
         return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
                 "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
-    with timing.timed("minor_cycle"), synthesis.using(synthesis.iteration_bot(params)) as bot, \
-            synthesis.using(synthesis.open_deconvolver(params, image)) as sd:
+    with timing.timed("minor_cycle"), casa.using(synthesis.iteration_bot(params)) as bot, \
+            casa.using(synthesis.open_deconvolver(params, image)) as sd:
         nmajor = params["nmajor"]
         for k in range(cycle):
             replay = iteration.Replay(products.read_record(k, params)["calls"])
@@ -57,7 +56,7 @@ def deconvolve(params, cycle, image):
 
 
 def summarize(cycle, stop, calls, summary):
-    inits = [rec for kind, rec in calls if kind == "init"]
+    inits = [rec for kind, rec in calls if kind == iteration.Call.INIT]
     peak = iteration.from_json(inits[-1]).get("peakresidual") if inits else None
     return {"cycle": cycle, "stopcode": int(stop), "calls": calls,
             "iterdone": int(summary["iterdone"]), "peakresidual": to_float(peak),

@@ -21,38 +21,40 @@ import sys
 
 import dagutils
 from imaging import cfcache, identity, parameters, products, synthesis, transfer
+from imaging.cfcache import Status
+from imaging.modes import CFStep
 
 
 def main(mode, k=None):
     params = dagutils.load_params()
     step(params, mode, k)
-    if mode == "merge" and transfer.enabled(params):   # sharedfs = False: the cache as
+    if mode == CFStep.MERGE and transfer.enabled(params):   # sharedfs = False: the cache as
         transfer.pack_cfcache(params)                   # the gridding jobs are sent it
 
 
 def step(params, mode, k):
     state = cfcache.status(params)
-    if state in ("unused", "ok"):
-        if mode == "dry":
+    if state in (Status.UNUSED, Status.OK):
+        if mode == CFStep.DRY:
             products.write_text_atomic(products.CFFILL, dagutils.cf_fill_dag(0))
-        if mode == "merge" and state == "ok":   # made by another run since our dry step
+        if mode == CFStep.MERGE and state == Status.OK:   # made by another run since our dry step
             shutil.rmtree(cfcache.build_dir(params), ignore_errors=True)
         print(f"makeCFs {mode}: " + (f"gridder={params['gridder']!r} needs no CF cache"
-                                     if state == "unused" else f"{params['cfcache']} is up to date"))
+                                     if state == Status.UNUSED else f"{params['cfcache']} is up to date"))
         return
     identity.require_ms(params)      # (the steps below read the MS)
-    if mode == "dry":
+    if mode == CFStep.DRY:
         dry(params, state)
-    elif mode == "fill":
+    elif mode == CFStep.FILL:
         fill(params, int(k))
     else:
         merge(params)
 
 
 def dry(params, state):
-    if state != "missing":
+    if state != Status.MISSING:
         print(f"makeCFs dry: making {params['cfcache']} again: it is {state}"
-              + (f" (changed: {cfcache.differences(params)})" if state == "stale" else ""))
+              + (f" (changed: {cfcache.differences(params)})" if state == Status.STALE else ""))
     plan = products.read_json(cfcache.plan_path(params))
     if plan is None or plan["shaping"] != cfcache.shaping(params):
         plan = make_dry(params)
@@ -63,10 +65,9 @@ def dry(params, state):
 
 def make_dry(params):
     build = products.fresh_dir(cfcache.build_dir(params))
-    work = cfcache.dry_dir(params) + ".tmp"
-    cfs = synthesis.dry_cfcache(params, work, os.path.join(build, "scratch", "cf"))
-    shutil.rmtree(os.path.join(build, "scratch"))
-    products.publish_dir(work, cfcache.dry_dir(params))
+    with products.building(cfcache.dry_dir(params)) as work:
+        cfs = synthesis.dry_cfcache(params, work, os.path.join(build, "scratch", "cf"))
+        shutil.rmtree(os.path.join(build, "scratch"))
     njobs = min(len(cfs), params["cfjobs"] or os.cpu_count() or 1)
     return {"shaping": cfcache.shaping(params),
             "shares": [cfcache.share(cfs, njobs, k) for k in range(1, njobs + 1)]}
@@ -78,14 +79,12 @@ def fill(params, k):
         print(f"makeCFs fill {k}: {final} exists from an earlier try; kept")
         return
     cfs = products.read_json(cfcache.plan_path(params))["shares"][k - 1]
-    work = final + ".tmp"
-    shutil.rmtree(work, ignore_errors=True)      # a CF filled twice fails: start from the dry one
-    shutil.copytree(cfcache.dry_dir(params), work)
-    synthesis.fill_cfcache(params, work, cfs)
-    missed = [n for n in cfcache.empty_cfs(work) if n.removeprefix("WT") in cfs]
-    if missed:
-        sys.exit(f"makeCFs fill {k}: CASA left {', '.join(missed)} empty in {work}")
-    products.publish_dir(work, final)
+    with products.building(final) as work:    # a CF filled twice fails: start from the dry one
+        shutil.copytree(cfcache.dry_dir(params), work, dirs_exist_ok=True)
+        synthesis.fill_cfcache(params, work, cfs)
+        missed = [n for n in cfcache.empty_cfs(work) if n.removeprefix("WT") in cfs]
+        if missed:
+            sys.exit(f"makeCFs fill {k}: CASA left {', '.join(missed)} empty in {work}")
     print(f"makeCFs fill {k}: filled {len(cfs)} CFs: {' '.join(cfs)}")
 
 
@@ -100,7 +99,7 @@ def merge(params):
         raise parameters.ParameterError(why)       # (INPUT_EXIT: not retried)
     final = os.path.normpath(params["cfcache"])
     with cfcache.locked(params):
-        if cfcache.status(params) == "ok":      # another run sharing the cache made it meanwhile
+        if cfcache.status(params) == Status.OK:      # another run sharing the cache made it meanwhile
             shutil.rmtree(merged)
             print(f"makeCFs merge: {final} was made meanwhile by another run; kept")
         else:

@@ -163,7 +163,7 @@ def check_shared_cfcache(params):
     as it is, never made again here: that would change the other run's cache."""
     cf = params["cfcache"]
     inside = cf and not os.path.relpath(os.path.abspath(cf)).startswith(os.pardir + os.sep)
-    if not cf or inside or cfcache.status(params) != "stale":
+    if not cf or inside or cfcache.status(params) != cfcache.Status.STALE:
         return
     changed = ", ".join(cfcache.differences(params))
     raise RuntimeError(f"cfcache = {cf!r} was made for other values of {changed} and is "

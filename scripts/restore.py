@@ -21,16 +21,15 @@ def main():
     if last is None:
         sys.exit("restore: no major cycle has stopped yet (see products/minor*/record.json)")
     final = products.stage_dir("final")
-    work = products.fresh_dir(final + ".tmp")
-    image = products.image_base(work, params)
-    products.assemble_cycle(params, last, image)
-    synthesis.restore(params, image)
-    run = summary(last, params)
-    write_summary(work, run)
-    title = f"{params['imagename']}: peak residual per major cycle"
-    plots.plot_peak_residuals(run["cycles"], os.path.join(work, "peak_residual.png"),
-                                 threshold_jy(params), title)
-    products.publish(work, final, params, "restore")
+    with products.building(final, params, "restore") as work:
+        image = products.image_base(work, params)
+        products.assemble_cycle(params, last, image)
+        synthesis.restore(params, image)
+        run = summary(last, params)
+        write_summary(work, run)
+        title = f"{params['imagename']}: peak residual per major cycle"
+        plots.plot_peak_residuals(run["cycles"], os.path.join(work, "peak_residual.png"),
+                                  threshold_jy(params), title)
     print(f"restore: wrote {final}")
 
 

@@ -18,15 +18,16 @@ import sys
 
 import dagutils
 from imaging import products, synthesis
+from imaging.modes import DensityStep
 
 
 def main(mode, part="", subms=""):
     params = dagutils.load_params()
-    if mode == "part":
+    if mode == DensityStep.PART:
         final = products.part_dir("weights", part)
         csys = products.read_coordsys(params)
         make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
-    elif mode == "sum":
+    elif mode == DensityStep.SUM:
         plan = products.read_plan(params=params)
         parts = products.checked_images([products.part_dir("weights", p["part"])
                                          for p in plan["parts"]], params, "gridding")
@@ -41,13 +42,11 @@ def make(final, compute, params):
     if products.finished(final, params, "gridding"):
         print(f"weightDensity: {final} exists from an earlier try; kept")
         return
-    work = products.fresh_dir(final + ".tmp")
-    image = products.image_base(work, params)
-    compute(image)
-    for name in os.listdir(work):          # (the normalizer also leaves an empty PSF)
-        if not name.endswith(".gridwt"):
-            shutil.rmtree(os.path.join(work, name))
-    products.publish(work, final, params, "gridding")
+    with products.building(final, params, "gridding") as work:
+        compute(products.image_base(work, params))
+        for name in os.listdir(work):          # (the normalizer also leaves an empty PSF)
+            if not name.endswith(".gridwt"):
+                shutil.rmtree(os.path.join(work, name))
     print(f"weightDensity: wrote {final}")
 
 

@@ -9,6 +9,7 @@ folder that exists is whole; the record is written last.  Several runs may
 share a cache by its path.
 """
 import contextlib
+import enum
 import fcntl
 import hashlib
 import json
@@ -16,7 +17,7 @@ import math
 import os
 import shutil
 
-from imaging import parameters
+from imaging import casa, parameters
 
 # tclean parameters that change the convolution functions (and, in place of the MS's
 # path, what of its content does: CF_MS_CONTENT of identity.ms_content).
@@ -28,6 +29,15 @@ CF_MS_CONTENT = ("telescope", "spectral windows", "polarizations", "antennas", "
                  "data descriptions", "first and last times")
 PADDING = 1.2           # the gridders' padding of the image (CASA's default; tclean has no knob)
 EMPTY_CF_BYTES = 32     # table.f0_TSM0 of a CF that drygridding made and nobody filled
+
+
+class Status(enum.StrEnum):
+    """A run's CF cache (status)."""
+    UNUSED = "unused"            # the gridder needs none
+    MISSING = "missing"          # no cache, or no record of its parameters
+    STALE = "stale"              # made for other parameters
+    INCOMPLETE = "incomplete"    # has CFs nobody filled
+    OK = "ok"
 
 
 def recorded_path(params):
@@ -55,15 +65,15 @@ def ms_content(params):
 
 
 def status(params):
-    """'unused', 'missing', 'stale' (made for other parameters), 'incomplete' or 'ok'."""
+    """The cache's Status for these parameters."""
     if not params["cfcache"]:
-        return "unused"
+        return Status.UNUSED
     if not (os.path.isdir(params["cfcache"]) and os.path.isfile(recorded_path(params))):
-        return "missing"
+        return Status.MISSING
     with open(recorded_path(params)) as f:
         if json.load(f) != shaping(params):
-            return "stale"
-    return "incomplete" if empty_cfs(params["cfcache"]) else "ok"
+            return Status.STALE
+    return Status.INCOMPLETE if empty_cfs(params["cfcache"]) else Status.OK
 
 
 def differences(params):
@@ -100,13 +110,12 @@ def too_small_grid(params, folder):
     """
     from imaging import casaenv  # noqa: F401
     from casatools import image
-    support, ia = 0, image()
-    for name in cf_names(folder):
-        ia.open(os.path.join(folder, name))
-        misc = ia.miscinfo()
-        ia.close()
-        support = max(support, misc.get("Xsupport", 0), misc.get("Ysupport", 0))
-    ia.done()
+    support = 0
+    with casa.using(image()) as ia:
+        for name in cf_names(folder):
+            with casa.opened(ia, os.path.join(folder, name)):
+                misc = ia.miscinfo()
+            support = max(support, misc.get("Xsupport", 0), misc.get("Ysupport", 0))
     imsize = parameters.as_list(params["imsize"])
     grid = int(min(imsize) * PADDING)
     if 2 * support + 1 < grid:

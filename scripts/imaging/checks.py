@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 
+from imaging import casa
 from imaging.parameters import ParameterError, as_list
 
 # What CASA's AW-projection aperture model (EVLAAperture::getVLABandName in CASA's
@@ -179,16 +180,12 @@ def check_ms(params):
     """The values that only the MS can tell right or wrong (prepareRun, before any job)."""
     from imaging import casaenv  # noqa: F401
     from casatools import msmetadata
-    md = msmetadata()
-    md.open(params["vis"])
-    try:
+    with casa.opened(msmetadata(), params["vis"]) as md:
         for name in ("phasecenter", "psfphasecenter"):
             check_direction(name, params[name], md.fieldnames())
         spws = check_channels(params)
         if params["gridder"] == "awproject":
             check_aperture(params, md, spws)
-    finally:
-        md.close()
 
 
 def check_direction(name, value, fields):

@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 
-from imaging import parameters
+from imaging import casa, parameters
 
 STAGES = ("ms", "partition", "gridding", "deconvolution", "restore")
 HARMLESS = {"jobresources", "cfjobs", "parallel", "verbose", "majorcyclebatch",
@@ -78,29 +78,22 @@ def ms_content(vis):
 
 
 def column(tb, vis, subtable, name):
-    tb.open(os.path.join(vis, subtable), nomodify=True)
-    try:
+    with casa.opened(tb, os.path.join(vis, subtable), nomodify=True):
         return sorted(set(tb.getcol(name).tolist())) if tb.nrows() else []
-    finally:
-        tb.close()
 
 
 def digest_columns(tb, vis, subtable, names):
     """A short digest of a sub-table's columns (rows, and every cell's value)."""
-    tb.open(os.path.join(vis, subtable), nomodify=True)
-    try:
+    with casa.opened(tb, os.path.join(vis, subtable), nomodify=True):
         h = hashlib.sha256(str(tb.nrows()).encode())
         for name in names:
             for row in range(tb.nrows()):
                 h.update(repr(cell(tb, name, row)).encode())
         return f"{tb.nrows()} rows, {h.hexdigest()[:16]}"
-    finally:
-        tb.close()
 
 
 def main_table(tb, vis):
-    tb.open(vis, nomodify=True)
-    try:
+    with casa.opened(tb, vis, nomodify=True):
         nrows = tb.nrows()
         present = [c for c in SAMPLE_COLUMNS if c in tb.colnames()]
         h = hashlib.sha256(" ".join(present).encode())
@@ -109,8 +102,6 @@ def main_table(tb, vis):
                 h.update(repr(cell(tb, name, row)).encode())
         times = [float(tb.getcell("TIME", r)) for r in (0, nrows - 1)] if nrows else []
         return {"rows": nrows, "first and last times": times, "sampled rows": h.hexdigest()[:16]}
-    finally:
-        tb.close()
 
 
 def cell(tb, name, row):

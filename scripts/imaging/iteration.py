@@ -19,6 +19,8 @@ The calls, from casatasks' task_tclean.py and imager_base.py, per cycle c
   executeminorcycle, mergeexecrecord) and, if it iterated,
   cleanComplete(lastcyclecheck) before the next major cycle.
 """
+import enum
+
 import numpy as np
 
 STOP_REASONS = {
@@ -62,6 +64,12 @@ def has_converged(bot, source, majors_done, nmajor):
     return int(bot.cleanComplete(reachedMajorLimit=0 <= nmajor <= majors_done))
 
 
+class Call(enum.StrEnum):
+    """A deconvolver call a cycle's record keeps (its calls: [kind, record])."""
+    INIT = "init"      # initminorcycle
+    EXEC = "exec"      # executeminorcycle
+
+
 class Live:
     """The deconvolver of this job: runs it and records what it returns."""
 
@@ -72,10 +80,10 @@ class Live:
 
     def init_minor(self):
         self.initialized = True
-        return self._keep("init", self.sd.initminorcycle())
+        return self._keep(Call.INIT, self.sd.initminorcycle())
 
     def execute_minor(self, controls):
-        return self._keep("exec", self.sd.executeminorcycle(iterbotrecord=controls))
+        return self._keep(Call.EXEC, self.sd.executeminorcycle(iterbotrecord=controls))
 
     def update_mask(self):
         if not self.initialized:  # tclean's deconvolver was initialized by an earlier cycle
@@ -95,10 +103,10 @@ class Replay:
         self.calls = list(calls)
 
     def init_minor(self):
-        return self._next("init")
+        return self._next(Call.INIT)
 
     def execute_minor(self, controls):
-        return self._next("exec")
+        return self._next(Call.EXEC)
 
     def update_mask(self):
         pass

@@ -10,6 +10,7 @@ job publishes, each complete or absent.
 import os
 
 from imaging import cfcache, identity, parameters, products
+from imaging.modes import CFStep, DensityStep
 
 
 # ---------------------------------------------------------------- what each kind reads
@@ -27,7 +28,7 @@ def gridding_inputs(params, part, subms, cycle):
 
 
 def density_inputs(params, mode, part="", subms=""):
-    if mode == "part":
+    if mode == DensityStep.PART:
         return [products.COORDSYS]
     return [products.PLAN] + [products.part_dir("weights", p) for p in parts()]
 
@@ -85,9 +86,9 @@ def parts():
 def cf_outputs(params, mode, part=""):
     """The CF steps: the empty cache, its plan and the fill sub-DAG; one share filled;
     the cache and its record."""
-    if mode == "dry":
+    if mode == CFStep.DRY:
         return [cfcache.dry_dir(params), cfcache.plan_path(params), products.CFFILL]
-    if mode == "fill":
+    if mode == CFStep.FILL:
         return [cfcache.fill_dir(params, int(part))]
     return [os.path.normpath(params["cfcache"]), cfcache.recorded_path(params)]
 
@@ -98,7 +99,7 @@ def partition_outputs(params):
 
 
 def density_outputs(params, mode, part="", subms=""):
-    if mode == "part":
+    if mode == DensityStep.PART:
         return [products.part_dir("weights", part)]
     return [products.WEIGHTS]
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from imaging import jobfiles
+from imaging.modes import DensityStep
 
 VARIABLE = re.compile(r"\$\((\w+)(?::([^)]*))?\)")    # $(name) or $(name:default)
 
@@ -61,7 +62,7 @@ KINDS = {kind.name: kind for kind in (
             None, jobfiles.cf_outputs),
     JobKind("MSpartition", "MSpartition.py", 1, True, ("MSpartition",),
             None, jobfiles.partition_outputs),
-    JobKind("weightDensity", "weightDensity.py $(mode) $(part) $(subms)", {"part": 2, "sum": 1},
+    JobKind("weightDensity", "weightDensity.py $(mode) $(part) $(subms)", {DensityStep.PART: 2, DensityStep.SUM: 1},
             False, ("weights",), jobfiles.density_inputs, jobfiles.density_outputs),
     JobKind("allImagers", "allImagers.py $(part) $(subms) $(cycle)", 2, False, ("allImagers",),
             jobfiles.gridding_inputs, jobfiles.gridding_outputs),

@@ -18,6 +18,8 @@ import os
 import re
 import sys
 
+from imaging import casa
+
 DEFAULT_FILE = os.path.join("params", "imaging.py")
 
 # The decomposition's own parameters: name -> (default, type, description).
@@ -279,11 +281,8 @@ def check_selection(params):
                                      f"{vis} ({ms_contents(msmetadata(), vis)})") from None
     if not given:
         return
-    tool.open(vis)
-    try:
+    with casa.opened(tool, vis):
         selected = tool.msselect({SELECTION[k]: v for k, v in given.items()}) and tool.nrow(True)
-    finally:
-        tool.close()
     if not selected:
         chosen = ", ".join(f"{k} = {v!r}" for k, v in given.items())
         raise ParameterError(f"{chosen}: this selection matches no rows of {vis}")
@@ -291,11 +290,8 @@ def check_selection(params):
 
 def ms_contents(md, vis):
     """'fields ...; spw 0-3' of an MS, for messages."""
-    md.open(vis)
-    try:
+    with casa.opened(md, vis):
         return f"fields {', '.join(md.fieldnames())}; spw 0-{md.nspw() - 1}"
-    finally:
-        md.close()
 
 
 def as_list(value):

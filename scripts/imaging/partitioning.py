@@ -5,9 +5,8 @@ import bisect
 import itertools
 import math
 import os
-import shutil
 
-from imaging import parameters, products
+from imaging import casa, parameters, products
 
 class PartitionError(ValueError):
     """The MS cannot be split as asked; the message names the parameter."""
@@ -111,17 +110,13 @@ def ms_layout(vis):
     import numpy as np
     from imaging import casaenv  # noqa: F401
     from casatools import table
-    tb = table()
-    tb.open(vis, nomodify=True)
-    try:
+    with casa.opened(table(), vis, nomodify=True) as tb:
         nrows = tb.nrows()
         if nrows:
             times, baselines = tb.getcol("TIME"), baseline_ids(tb)
             interval = float(np.median(tb.getcol("INTERVAL")))
         subtables = [kw for kw, v in tb.getkeywords().items()
                      if isinstance(v, str) and v.startswith("Table: ")]
-    finally:
-        tb.close()
     if not nrows:
         raise PartitionError(f"vis = {vis!r}: the measurement set has no rows")
     spans, counts = integrations(times, baselines, interval)
@@ -156,13 +151,9 @@ def selected_times(vis, params):
     given = parameters.selection(params)
     if not given:
         return None
-    tool = ms()
-    tool.open(vis)
-    try:
+    with casa.opened(ms(), vis) as tool:
         tool.msselect({parameters.SELECTION[k]: v for k, v in given.items()})
         return np.unique(tool.getdata(["time"])["time"]).tolist()
-    finally:
-        tool.close()
 
 
 def write_subms(vis, bounds, out):
@@ -173,19 +164,11 @@ def write_subms(vis, bounds, out):
     """
     from imaging import casaenv  # noqa: F401
     from casatools import table
-    tmp = out + ".tmp"
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp)
-    tb = table()
-    tb.open(vis, nomodify=True)
-    try:
+    with products.building(out) as tmp, casa.opened(table(), vis, nomodify=True) as tb:
         sel = tb.query(f"TIME > {bounds[0]!r} && TIME < {bounds[1]!r}", sortlist="")
         nrows = sel.nrows()
         sel.copy(newtablename=tmp, deep=True, valuecopy=True, returnobject=False)
         sel.close()
-    finally:
-        tb.close()
-    products.publish_dir(tmp, out)
     return nrows
 
 
@@ -195,12 +178,8 @@ def subms_rows(path, bounds):
         return -1
     from imaging import casaenv  # noqa: F401
     from casatools import table
-    tb = table()
-    tb.open(path, nomodify=True)
-    try:
+    with casa.opened(table(), path, nomodify=True) as tb:
         times = tb.getcol("TIME")
-    finally:
-        tb.close()
     inside = len(times) and bounds[0] < times.min() and times.max() < bounds[1]
     return len(times) if inside else -1
 

@@ -8,6 +8,7 @@ once, for users: README.md, section Products.  The names are made here (PLAN,
 SUBDAG, stage_dir, part_dir, minor_dir, subms_name, ...); a product added here
 gets its row there.
 """
+import contextlib
 import json
 import os
 import pickle
@@ -136,10 +137,16 @@ def cycle_stage(cycle):
     return "gridding" if cycle == 0 else "deconvolution"
 
 
-def publish(work, final, params, stage):
-    """Stamp a finished product with its stage's identity (identity.py) and move it
-    into place."""
-    identity.stamp(work, params, stage)
+@contextlib.contextmanager
+def building(final, params=None, stage=None):
+    """A fresh folder <final>.tmp (leftovers of an earlier try removed) to build a
+    product in; when the block ends normally, the product is stamped with its stage's
+    identity (identity.py; none without params) and moved into place.  A block that
+    raises leaves the folder where it is: nothing half-made is ever published."""
+    work = fresh_dir(final + ".tmp")
+    yield work
+    if params is not None:
+        identity.stamp(work, params, stage)
     publish_dir(work, final)
 
 

@@ -17,7 +17,7 @@ images); on a shared filesystem this is an upper bound.
 import math
 import os
 
-from imaging import jobkinds, parameters, partitioning
+from imaging import casa, jobkinds, parameters, partitioning
 
 # Measured peaks (MiB) at 256^2 / 512^2 / 1024^2 pixels, mtmfs with nterms 2, awproject
 # (make bench, jobs importing only casatasks' imager helpers):
@@ -65,12 +65,8 @@ def sizes(params):
 def rows(vis):
     from imaging import casaenv  # noqa: F401
     from casatools import table
-    tb = table()
-    tb.open(vis, nomodify=True)
-    try:
+    with casa.opened(table(), vis, nomodify=True) as tb:
         return tb.nrows()
-    finally:
-        tb.close()
 
 
 def pixels(params):

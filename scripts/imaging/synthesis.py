@@ -5,13 +5,13 @@ read as the algorithm.  The sequences follow casatasks' own
 `imagerhelpers/imager_base.py` (serial tclean) and
 `imager_parallel_continuum.py` (tclean(parallel=True)).
 """
-import contextlib
 import os
 import shutil
 
 from imaging import casaenv  # offline CASA site configuration, before casatools
 casaenv.casatasks_helpers()   # ImagerParameters without importing every casatasks task
 from casatasks.private.imagerhelpers.input_parameters import ImagerParameters  # noqa: E402
+from imaging.casa import opened, using
 from imaging.cfcache import cf_names
 from imaging.products import image_paths
 from imaging.timing import casa_work
@@ -22,15 +22,6 @@ from casatools import (image, iterbotsink, synthesisdeconvolver, synthesisimager
 RENAMES = {"vis": "msname", "timerange": "timestr", "uvrange": "uvdist",
            "observation": "obs", "intent": "state", "gain": "loopgain",
            "smallscalebias": "scalebias"}
-
-
-@contextlib.contextmanager
-def using(tool):
-    """A CASA tool, released (done()) when the block ends."""
-    try:
-        yield tool
-    finally:
-        tool.done()
 
 
 def imager_parameters(params, **overrides):
@@ -141,15 +132,13 @@ def set_briggs_f2(density, robust):
     it over the whole MS.  The gather stores the f^2 of a sum in single precision, about
     1e-4 off, which moves the imaging weights (and sum of weights) by 2e-5."""
     import numpy as np
-    with using(image()) as ia:
-        ia.open(density)
+    with using(image()) as ia, opened(ia, density):
         grid = ia.getchunk().astype(np.float64)
         fields = np.moveaxis(grid, -1, 0) if grid.ndim == 5 else [grid]   # one per field
         misc = ia.miscinfo()
         misc["f2"] = np.array([(5.0 * 10.0 ** -robust) ** 2
                                / ((f[f > 0] ** 2).sum() / f.sum()) for f in fields])
         ia.setmiscinfo(misc)
-        ia.close()
 
 
 @casa_work
@@ -240,18 +229,21 @@ def sum_images(partnames, imagename, kind):
 
     Terms that the partial images have are (over)written; others are left.
     """
-    from casatools import image
-    ia = image()
-    for term in image_paths(partnames[0], kind):
-        suffix = term[len(partnames[0]):]
-        total = None
-        for part in partnames:
-            ia.open(part + suffix)
+    with using(image()) as ia:
+        for term in image_paths(partnames[0], kind):
+            suffix = term[len(partnames[0]):]
+            total = summed_pixels(ia, [part + suffix for part in partnames])
+            if not os.path.exists(imagename + suffix):
+                shutil.copytree(term, imagename + suffix)
+            with opened(ia, imagename + suffix):
+                ia.putchunk(total)
+
+
+def summed_pixels(ia, paths):
+    """The sum of the images' pixels, added in their order."""
+    total = None
+    for path in paths:
+        with opened(ia, path):
             chunk = ia.getchunk()
-            ia.close()
-            total = chunk if total is None else total + chunk
-        if not os.path.exists(imagename + suffix):
-            shutil.copytree(term, imagename + suffix)
-        ia.open(imagename + suffix)
-        ia.putchunk(total)
-        ia.close()
+        total = chunk if total is None else total + chunk
+    return total

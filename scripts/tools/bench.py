@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from imaging import jobkinds, parameters, partitioning, products
+from imaging import casa, jobkinds, parameters, partitioning, products
 from tools import newrun
 from tools import progress
 from tools import scalemodel
@@ -205,9 +205,8 @@ def difference(image, reference, pb, pblimit=0.2):
     from casatools import image as imagetool
     ia, data = imagetool(), []
     for path in (image, reference, pb):
-        ia.open(path)
-        data.append(ia.getchunk().astype(float))
-        ia.close()
+        with casa.opened(ia, path):
+            data.append(ia.getchunk().astype(float))
     a, b, beam = data
     region = beam > pblimit
     return float(np.abs(a - b)[region].max() / np.abs(b[region]).max())

@@ -6,6 +6,7 @@ it fails, and log every job to logs/imaging.log in HTCondor's user-log
 format, read here with HTCondor's own reader.  Stage and major cycle come
 from the products, which only exist once complete.  Nothing is written.
 """
+import enum
 import glob
 import os
 import re
@@ -19,20 +20,39 @@ JOB_LOG = os.path.join("logs", "imaging.log")
 LOGS = "logs"
 
 
+class RunState(enum.StrEnum):
+    """Where a run stands (run_state), as `make status` prints it."""
+    FINISHED = "finished"
+    RUNNING = "running"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    NOT_STARTED = "not started"
+
+
+class JobState(enum.StrEnum):
+    """A node's last job (jobs), in the order `make status` counts them."""
+    DONE = "done"
+    RUNNING = "running"
+    IDLE = "idle"
+    HELD = "held"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
 def run_state():
-    """('finished' | 'running' | 'failed' | 'stopped' | 'not started', detail)."""
+    """(RunState, detail)."""
     if os.path.isfile(summary_path()):
-        return "finished", f"images in {os.path.dirname(summary_path())}"
+        return RunState.FINISHED, f"images in {os.path.dirname(summary_path())}"
     lock = f"{TOP_DAG}.lock"
     if os.path.exists(lock) and holder_alive(lock):   # (not one left by a killed run)
         holder = open(lock).read().strip()
-        return "running", holder if holder.startswith("dagrunner") else "condor_dagman"
+        return RunState.RUNNING, holder if holder.startswith("dagrunner") else "condor_dagman"
     rescue = newest_rescue(TOP_DAG)
     if rescue and (not os.path.exists(JOB_LOG) or os.path.getmtime(rescue) >= os.path.getmtime(JOB_LOG)):
-        return "failed", f"submit again to continue from {rescue}"
+        return RunState.FAILED, f"submit again to continue from {rescue}"
     if os.path.exists(JOB_LOG):
-        return "stopped", "no DAG is running; submit again to continue"
-    return "not started", ""
+        return RunState.STOPPED, "no DAG is running; submit again to continue"
+    return RunState.NOT_STARTED, ""
 
 
 def summary_path():
@@ -85,7 +105,8 @@ def cycles():
 
 # ---------------------------------------------------------------- jobs, from the user log
 def jobs(path=JOB_LOG):
-    """Node name -> its last attempt: state, attempts, return value, times, memory (MB)."""
+    """Node name -> its last attempt: state (JobState), attempts, return value, times,
+    memory (MB)."""
     import htcondor2
     T = htcondor2.JobEventType
     nodes, node_of = {}, {}
@@ -96,7 +117,7 @@ def jobs(path=JOB_LOG):
             name = str(e.get("LogNotes", "")).removeprefix("DAG Node: ") or f"job {e.cluster}"
             node_of[e.cluster] = name
             old = nodes.get(name, {"attempts": 0})
-            nodes[name] = {"state": "idle", "attempts": old["attempts"] + 1,
+            nodes[name] = {"state": JobState.IDLE, "attempts": old["attempts"] + 1,
                            "submitted": e.timestamp, "time": e.timestamp}
             continue
         job = nodes.get(node_of.get(e.cluster))
@@ -104,17 +125,17 @@ def jobs(path=JOB_LOG):
             continue
         job["time"] = e.timestamp
         if e.type == T.EXECUTE:
-            job.update(state="running", started=e.timestamp)
+            job.update(state=JobState.RUNNING, started=e.timestamp)
         elif e.type == T.JOB_TERMINATED:
             rc = e.get("ReturnValue", -e.get("TerminatedBySignal", 0) or -1)
-            job.update(state="done" if rc == 0 else "failed", rc=rc, memory=e.get("MemoryUsage"),
-                       cpu=e.get("RunRemoteUsage", ""))
+            job.update(state=JobState.DONE if rc == 0 else JobState.FAILED, rc=rc,
+                       memory=e.get("MemoryUsage"), cpu=e.get("RunRemoteUsage", ""))
         elif e.type == T.JOB_HELD:
-            job.update(state="held", reason=e.get("HoldReason", ""))
+            job.update(state=JobState.HELD, reason=e.get("HoldReason", ""))
         elif e.type in (T.JOB_RELEASED, T.JOB_EVICTED):
-            job["state"] = "idle"
+            job["state"] = JobState.IDLE
         elif e.type == T.JOB_ABORTED:
-            job["state"] = "removed"
+            job["state"] = JobState.REMOVED
     return nodes
 
 

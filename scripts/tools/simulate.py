@@ -29,7 +29,7 @@ import shutil
 import sys
 import tempfile
 
-from imaging import casaenv  # noqa: F401  (must come before casatools: offline CASA config)
+from imaging import casa, casaenv  # noqa: F401  (casaenv before casatools: offline CASA config)
 import casadata
 import casatools
 
@@ -133,10 +133,9 @@ def read_antennas(config):
     return x, y, z, dish, [r[4] for r in rows]
 
 
-def observe(ms, args):
-    """Create ms with the array, SPWs, field and scan of args (no data yet)."""
-    sm, me = casatools.simulator(), casatools.measures()
-    sm.open(ms)
+def observe(sm, args):
+    """Give the simulator's new MS the array, SPWs, field and scan of args (no data yet)."""
+    me = casatools.measures()
     x, y, z, dish, names = read_antennas(args.config)
     sm.setconfig(telescopename="EVLA", x=x, y=y, z=z, dishdiameter=dish, mount=["alt-az"],
                  antname=names, padname=names, coordsystem="global",
@@ -155,15 +154,14 @@ def observe(ms, args):
     half = "%gs" % (args.hours * 1800.0)
     for name in spws:
         sm.observe(sourcename="CTB80", spwname=name, starttime="-" + half, stoptime=half)
-    return sm
 
 
 def simulate(ms, args, workdir):
     """Observe, predict the sky into DATA and add the noise, all in ms."""
     sky = os.path.join(workdir, "sky.cl")
     make_sky(sky, args.phasecentre, read_sources(args.sources))
-    sm = observe(ms, args)
-    try:
+    with casa.using(casatools.simulator()) as sm, casa.opened(sm, ms):
+        observe(sm, args)
         if not args.no_pb:
             sm.setvp(dovp=True, usedefaultvp=True)  # EVLA beam at each channel's frequency
         sm.predict(complist=sky, incremental=False)
@@ -171,9 +169,6 @@ def simulate(ms, args, workdir):
             sm.setseed(args.seed)
             sm.setnoise(mode="simplenoise", simplenoise=args.noise)
             sm.corrupt()
-    finally:
-        sm.close()
-        sm.done()
 
 
 def main(argv=None):

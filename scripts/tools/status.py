@@ -13,6 +13,7 @@ import sys
 
 from imaging import products
 from tools import progress
+from tools.progress import JobState, RunState
 
 
 def main(rundir="."):
@@ -20,7 +21,7 @@ def main(rundir="."):
     state, detail = progress.run_state()
     print(f"run:     {os.getcwd()}")
     print(f"state:   {state}" + (f" ({detail})" if detail else ""))
-    if state == "not started":
+    if state == RunState.NOT_STARTED:
         print("stage:   none yet: `make run` runs it here, `make submit` on HTCondor")
         return
     what, cycle = progress.stage()
@@ -30,13 +31,13 @@ def main(rundir="."):
     nodes = progress.jobs()
     print(f"jobs:    {job_counts(nodes)}")
     for name, job in sorted(nodes.items()):
-        if job["state"] in ("running", "held"):
+        if job["state"] in (JobState.RUNNING, JobState.HELD):
             print(f"         {job['state']}: {name}" + (f" ({job['reason']})" if job.get("reason") else ""))
-    seconds = progress.elapsed(nodes, state == "running")
+    seconds = progress.elapsed(nodes, state == RunState.RUNNING)
     if seconds is not None:
         print(f"elapsed: {datetime.timedelta(seconds=round(seconds))} since the first job was submitted")
     print_cycles(progress.cycles())
-    if state == "failed":
+    if state == RunState.FAILED:
         for node, log in progress.failed_nodes():
             print(f"failed:  {node}" + (f": see {log}" if log else " (sub-DAG; see its nodes)"))
 
@@ -45,8 +46,8 @@ def job_counts(nodes):
     if not nodes:
         return f"none yet ({progress.JOB_LOG} does not exist)"
     states = [j["state"] for j in nodes.values()]
-    counts = [f"{states.count(s)} {s}" for s in ("done", "running", "idle", "held", "failed", "removed")
-              if states.count(s) or s in ("done", "running", "failed")]
+    counts = [f"{states.count(s)} {s}" for s in JobState
+              if states.count(s) or s in (JobState.DONE, JobState.RUNNING, JobState.FAILED)]
     retried = sum(j["attempts"] > 1 for j in nodes.values())
     return ", ".join(counts) + f"; {retried} retried"
 
