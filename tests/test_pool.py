@@ -42,6 +42,9 @@ def in_pool():
         pytest.skip("no condor_submit_dag on PATH, and the personal pool needs root")
     subprocess.run([POOL, "up"], check=True)
     yield [POOL, "run"]
+    # (a DAG left by a failed test would resume at the next `up`, maybe in a new run at
+    # the same path: the pool keeps its queue)
+    subprocess.run([POOL, "run", "condor_rm", "-all"], capture_output=True)
     subprocess.run([POOL, "down"], check=True)
 
 
