@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 
-from imaging import casaenv  # noqa: F401
+from imaging import casaenv  # noqa: F401  (before casatools)
 from imaging import automask
 
 DEFAULTS = dict(
@@ -139,11 +139,13 @@ def emulate(vis, workdir, args, log, variant):
         sd = synthesisdeconvolver()
         sd.setupdeconvolution(decpars=decpars(vis, image, args))
         sd.initminorcycle()
-        if variant == "restored":
+        if variant in ("restored", "iterdone-only"):
             if k > 0:
                 state = automask.after_minor_cycle(state, log["controls"][k - 1],
                                                    log["iters_per_cycle"][k - 1]
                                                    if log["iters_per_cycle"] else 1)
+            if variant == "iterdone-only":  # neither thresholdreached nor chanflag carried
+                state = {**state, "thresholdreached": False, "chanflag": [False]}
             before = {kind: automask.mask_pixels(image + "." + kind) for kind in
                       ("model.tt0", "model.tt1", "residual.tt0", "residual.tt1")
                       if os.path.exists(image + "." + kind)}
@@ -158,7 +160,7 @@ def emulate(vis, workdir, args, log, variant):
         ndiff, n_emul, n_tclean = automask.compare_masks(
             image + ".mask", os.path.join(workdir, "snap", f"c{k}.mask"))
         results.append({"cycle": k, "differing_pixels": ndiff, "mask_pixels": n_emul,
-                        "tclean_mask_pixels": n_tclean, "zero_gain_step_changed_nothing":
+                        "tclean_mask_pixels": n_tclean, "restoring_step_left_images_unchanged":
                         bool(unchanged), "chanflag": list(state["chanflag"])})
         prev_mask = image + ".mask"
     return results
@@ -173,18 +175,27 @@ def main(vis, workdir, *overrides):
     os.makedirs(workdir)
     imagename, log = run_tclean(vis, workdir, args)
     result = {"args": args, "tclean": log}
-    for variant in ("fresh", "restored"):
+    for variant in ("fresh", "iterdone-only", "restored"):
         result[variant] = emulate(vis, workdir, args, log, variant)
+    # tclean's output mask: at the stop it puts back the mask of its last minor cycle
+    last = len(log["iters_per_cycle"] or []) - 1
+    if last >= 0:
+        result["final_mask_vs_last_minor_cycle_mask"] = automask.compare_masks(
+            imagename + ".mask", os.path.join(workdir, "snap", f"c{last}.mask"))
     with open(os.path.join(workdir, "result.json"), "w") as f:
         json.dump(result, f, indent=1, default=str)
     print("tclean:", log["summary"], "iterations per cycle:", log["iters_per_cycle"])
     print("thresholdreached per cycle:", [c["thresholdreached"] for c in log["controls"]])
+    print("final mask vs mask of the last minor cycle (differing, final, last):",
+          result.get("final_mask_vs_last_minor_cycle_mask"))
     print(f"{'cycle':>5} {'tclean px':>9} | {'fresh px':>8} {'diff':>5} | "
-          f"{'restored px':>11} {'diff':>5} {'model/res same':>14}")
-    for f, r in zip(result["fresh"], result["restored"]):
+          f"{'iterdone-only px':>16} {'diff':>5} | "
+          f"{'restored px':>11} {'diff':>5} {'model/res same':>14} chanflag")
+    for f, i, r in zip(result["fresh"], result["iterdone-only"], result["restored"]):
         print(f"{f['cycle']:>5} {f['tclean_mask_pixels']:>9} | {f['mask_pixels']:>8} "
-              f"{f['differing_pixels']:>5} | {r['mask_pixels']:>11} {r['differing_pixels']:>5} "
-              f"{str(r['zero_gain_step_changed_nothing']):>14}")
+              f"{f['differing_pixels']:>5} | {i['mask_pixels']:>16} {i['differing_pixels']:>5} | "
+              f"{r['mask_pixels']:>11} {r['differing_pixels']:>5} "
+              f"{str(r['restoring_step_left_images_unchanged']):>14} {r['chanflag']}")
 
 
 if __name__ == "__main__":
