@@ -17,7 +17,7 @@ import os
 import sys
 
 import dagutils
-from imaging import casa, identity, iteration, products, synthesis, timing
+from imaging import automask, casa, identity, iteration, products, synthesis, timing
 
 
 def main(cycle):
@@ -30,29 +30,41 @@ def main(cycle):
     identity.require(products.stage_dir("cycle", cycle), params, products.cycle_stage(cycle))
     with products.building(final, params, "deconvolution") as work:
         image = products.image_base(work, params)
-        record = deconvolve(params, cycle, image)
+        record, mask_state = deconvolve(params, cycle, image)
         if record["stopcode"] == 0:
             make_predict_model(params, work, image)
+        if mask_state is not None:
+            products.write_json(os.path.join(work, automask.STATE_FILE), mask_state)
         products.write_json(os.path.join(work, "record.json"), record)
     print(f"deconvolve: cycle {cycle}: {iteration.STOP_REASONS[record['stopcode']]}; "
           f"{record['iterdone']} iterations in all; wrote {final}")
 
 
 def deconvolve(params, cycle, image):
-    """Set up the image set, replay earlier cycles, run this one; return its record."""
+    """Set up the image set, replay earlier cycles, run this one; return its record
+    and, with automasking, the automask state for the next cycle (automask.py)."""
     products.assemble_cycle(params, cycle, image)
     if params["niter"] == 0:
         return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
-                "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}
+                "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}, None
     with timing.timed("minor_cycle"), casa.using(synthesis.iteration_bot(params)) as bot, \
             casa.using(synthesis.open_deconvolver(params, image)) as sd:
         nmajor = params["nmajor"]
         for k in range(cycle):
             replay = iteration.Replay(products.read_record(k, params)["calls"])
             iteration.drive(bot, replay, k, nmajor)
-        live = iteration.Live(sd)
-        stop = iteration.drive(bot, live, cycle, nmajor)
-        return summarize(cycle, stop, live.calls, bot.getiterationsummary())
+        live = source = iteration.Live(sd)
+        if automask.enabled(params):
+            source = automask.Live(live, image, automask.read_state(mask_state_file(cycle)), cycle)
+        stop = iteration.drive(bot, source, cycle, nmajor)
+        record = summarize(cycle, stop, live.calls, bot.getiterationsummary())
+    # after the deconvolver is closed: the stop may put the mask of the last minor cycle back
+    return record, (source.finish(stop) if source is not live else None)
+
+
+def mask_state_file(cycle):
+    """The automask state the minor cycle before `cycle` left (none before cycle 0)."""
+    return os.path.join(products.minor_dir(cycle - 1), automask.STATE_FILE) if cycle > 0 else None
 
 
 def summarize(cycle, stop, calls, summary):

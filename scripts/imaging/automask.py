@@ -163,3 +163,72 @@ def compare_masks(a, b):
     """(pixels that differ, pixels in a, pixels in b) of two mask images."""
     pa, pb = pixels(a), pixels(b)
     return int(np.count_nonzero((pa > 0) != (pb > 0))), int((pa > 0).sum()), int((pb > 0).sum())
+
+
+# ------------------------------------------------------------- in the deconvolve job
+def enabled(params):
+    return params.get("usemask") == "auto-multithresh"
+
+
+def read_state(path, nchan=1):
+    """The state a minor cycle left (its automask.json), or the initial one."""
+    import json
+    if path is None:
+        return initial_state(nchan)
+    with open(path) as f:
+        return json.load(f)
+
+
+class Live:
+    """Wraps the job's iteration.Live: its mask updates are tclean's automask.
+
+    The first update restores the carried state into the fresh deconvolver;
+    every update keeps the mask it started from as <image>.prev.mask once a
+    minor cycle has run (tclean's runMinorCycleCore copy), so that a stop can
+    put it back (tclean's hasConverged revert).  After the job, `state()` is
+    what the next cycle's job needs."""
+
+    def __init__(self, live, image, state, cycle):
+        self.live, self.image, self.carried = live, image, dict(state)
+        self.restored = False
+        self.minor_ran = cycle > 0          # the mask on disk is a minor cycle's
+        self.controls, self.iterdone = None, 0
+
+    @property
+    def calls(self):
+        return self.live.calls
+
+    def init_minor(self):
+        return self.live.init_minor()
+
+    def execute_minor(self, controls):
+        rec = self.live.execute_minor(controls)
+        self.controls, self.iterdone = controls, int(rec["iterdone"])
+        self.minor_ran = True
+        return rec
+
+    def update_mask(self):
+        import shutil
+        if not self.live.initialized:
+            self.live.sd.initminorcycle()
+            self.live.initialized = True
+        if not self.restored:
+            restore(self.live.sd, self.carried, self.image)
+            self.restored = True
+        prev = self.image + ".prev.mask"
+        shutil.rmtree(prev, ignore_errors=True)
+        if self.minor_ran and os.path.isdir(self.image + ".mask"):
+            shutil.copytree(self.image + ".mask", prev)
+        self.carried = update_mask(self.live.sd, self.carried)
+
+    def finish(self, stop):
+        """After the job's calls: tclean's revert at a stop, and the state to keep."""
+        import shutil
+        prev = self.image + ".prev.mask"
+        if stop > 0 and os.path.isdir(prev):
+            shutil.rmtree(self.image + ".mask")
+            shutil.move(prev, self.image + ".mask")
+        shutil.rmtree(prev, ignore_errors=True)
+        if self.controls is None:
+            return dict(self.carried)
+        return after_minor_cycle(self.carried, self.controls, self.iterdone)

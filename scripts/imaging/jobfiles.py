@@ -43,7 +43,15 @@ def adding_inputs(params, cycle):
 
 def minor_cycle_inputs(params, cycle):
     cycle = int(cycle)
-    return [products.stage_dir("cycle", cycle)] + earlier_cycles(params, cycle) + user_mask(params)
+    return ([products.stage_dir("cycle", cycle)] + earlier_cycles(params, cycle)
+            + user_mask(params) + automask_state(params, cycle))
+
+
+def automask_state(params, cycle):
+    """With automasking, the state the minor cycle before left (imaging/automask.py)."""
+    if cycle == 0 or params.get("usemask") != "auto-multithresh":
+        return []
+    return [os.path.join(products.minor_dir(cycle - 1), "automask.json")]
 
 
 def user_mask(params):

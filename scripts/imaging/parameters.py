@@ -42,7 +42,7 @@ SUPPORTED = {
     "weighting": ("natural", "uniform", "briggs"),
     "deconvolver": ("hogbom", "clark", "multiscale", "mtmfs"),
     "savemodel": ("none",),
-    "usemask": ("user", "pb"),
+    "usemask": ("user", "pb", "auto-multithresh"),
     "interactive": (False,),
     "parallel": (False,),
     "outlierfile": ("",),
