@@ -4,7 +4,8 @@
 
 Runs tclean (hooked as in automask_check.py) with the run's parameters in
 WORKDIR and prints, per cycle, the DAG's products/minor<c> mask against the mask
-tclean's updateMask made in that cycle, the final masks, and the final images.
+tclean's updateMask made in that cycle, the final masks, and the final images;
+writes them to WORKDIR/result.json.
 """
 import json, os, sys
 from imaging import casaenv  # noqa
@@ -19,7 +20,7 @@ vis = args.pop("vis"); args.pop("imagename")
 import shutil; shutil.rmtree(work, ignore_errors=True); os.makedirs(work)
 imagename, log = run_tclean(vis, work, args)
 print("tclean", log["summary"], log["iters_per_cycle"])
-recs = []
+result = {"tclean": log["summary"], "cycles": []}
 c = 0
 while os.path.isdir(f"{run}/products/minor{c}"):
     rec = json.load(open(f"{run}/products/minor{c}/record.json"))
@@ -27,9 +28,15 @@ while os.path.isdir(f"{run}/products/minor{c}"):
     snap = f"{work}/snap/c{c}.mask"
     cmp = automask.compare_masks(m, snap) if os.path.isdir(snap) and os.path.isdir(m) else None
     print(f"cycle {c}: DAG iterdone {rec['iterdone']} stop {rec['stopcode']}  mask vs tclean's updateMask of cycle {c} (diff, dag, tclean): {cmp}")
+    result["cycles"].append({"cycle": c, "iterdone": rec["iterdone"], "stopcode": rec["stopcode"],
+                             "mask_vs_tclean": cmp})
     c += 1
 final_dag = f"{run}/products/minor{c-1}/ctb80.mask"
-print("final mask DAG vs tclean (diff, dag, tclean):", automask.compare_masks(final_dag, imagename + ".mask"))
+result["final_mask_vs_tclean"] = automask.compare_masks(final_dag, imagename + ".mask")
+print("final mask DAG vs tclean (diff, dag, tclean):", result["final_mask_vs_tclean"])
 for kind in ("image.tt0", "model.tt0", "residual.tt0"):
     a = automask.pixels(f"{run}/products/final/ctb80.{kind}"); b = automask.pixels(f"{imagename}.{kind}")
-    print(kind, "max |DAG - tclean| / peak:", float(np.abs(a - b).max() / np.abs(b).max()))
+    result[kind] = float(np.abs(a - b).max() / np.abs(b).max())
+    print(kind, "max |DAG - tclean| / peak:", result[kind])
+with open(os.path.join(work, "result.json"), "w") as f:
+    json.dump(result, f, indent=1)
