@@ -175,6 +175,11 @@ def check_supported(params, path):
         (params["pblimit"] <= 0 and params["gridder"] in ("awproject", "mosaic"), "pblimit",
          "must be > 0 for gridder='awproject' or 'mosaic'"),
         (params["nmajor"] < -1, "nmajor", "must be -1 or >= 0"),
+        (params["usemask"] == "auto-multithresh" and params["nsigma"] > 0
+         and params["minpercentchange"] >= 0, "minpercentchange",
+         "must be < 0 with nsigma > 0 and usemask='auto-multithresh' (once tclean stops "
+         "masking a channel its n-sigma statistics are zeros, which a deconvolve job "
+         "cannot reproduce: docs/automask.md)"),
     ]
     for bad, name, why in rules:
         if bad:
