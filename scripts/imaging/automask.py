@@ -185,8 +185,8 @@ class Live:
     The first update restores the carried state into the fresh deconvolver;
     every update keeps the mask it started from as <image>.prev.mask once a
     minor cycle has run (tclean's runMinorCycleCore copy), so that a stop can
-    put it back (tclean's hasConverged revert).  After the job, `state()` is
-    what the next cycle's job needs."""
+    put it back (tclean's hasConverged revert).  After the job's calls,
+    `finish(stop)` does that and returns what the next cycle's job needs."""
 
     def __init__(self, live, image, state, cycle):
         self.live, self.image, self.carried = live, image, dict(state)
