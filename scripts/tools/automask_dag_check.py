@@ -18,6 +18,13 @@ for name in parameters.DECOMPOSITION:
     args.pop(name, None)
 vis = args.pop("vis"); args.pop("imagename")
 import shutil; shutil.rmtree(work, ignore_errors=True); os.makedirs(work)
+if args.get("cfcache"):   # tclean on a copy of the run's CF cache, as the tests do
+    source = os.path.join(run, args["cfcache"])
+    if os.path.isdir(source):
+        shutil.copytree(source, os.path.join(work, "ref.cf"))
+        args["cfcache"] = os.path.join(work, "ref.cf")
+    else:
+        args["cfcache"] = os.path.join(work, "ref.cf")
 imagename, log = run_tclean(vis, work, args)
 print("tclean", log["summary"], log["iters_per_cycle"])
 result = {"tclean": log["summary"], "cycles": []}
