@@ -192,7 +192,12 @@ def normalize_residual(params, imagename, partnames):
 
 
 def open_deconvolver(params, imagename):
-    """A synthesisdeconvolver on one image set (psf, residual, model, mask, pb)."""
+    """A synthesisdeconvolver on one image set (psf, residual, model, mask, pb).  An image
+    set that holds the mask already (copied from the cycle before) keeps it, as tclean's
+    deconvolver, set up once, keeps the mask it made in the first cycle: CASA refuses a
+    `mask` given again beside an existing mask image."""
+    if os.path.exists(f"{imagename}.mask"):
+        params = {**params, "mask": ""}
     ip = image_parameters(params, imagename=imagename)
     sd = synthesisdeconvolver()
     sd.setupdeconvolution(decpars=ip.getDecPars()["0"])
