@@ -45,6 +45,8 @@ import os
 
 import numpy as np
 
+from imaging import casa
+
 STATE_FILE = "automask.json"
 STOP_LINE = "Stopping masking for chan="
 
@@ -138,25 +140,16 @@ def casalog_file():
 def pixels(path):
     """An image's pixels (numpy)."""
     from casatools import image
-    ia = image()
-    try:
+    with casa.using(image()) as ia:
         ia.open(path)
         return ia.getchunk()
-    finally:
-        ia.done()
 
 
 def put_pixels(path, data):
     from casatools import image
-    ia = image()
-    try:
+    with casa.using(image()) as ia:
         ia.open(path)
         ia.putchunk(data)
-    finally:
-        ia.done()
-
-
-mask_pixels = pixels
 
 
 def compare_masks(a, b):

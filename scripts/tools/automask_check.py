@@ -146,11 +146,11 @@ def emulate(vis, workdir, args, log, variant):
                                                    if log["iters_per_cycle"] else 1)
             if variant == "iterdone-only":  # neither thresholdreached nor chanflag carried
                 state = {**state, "thresholdreached": False, "chanflag": [False]}
-            before = {kind: automask.mask_pixels(image + "." + kind) for kind in
+            before = {kind: automask.pixels(image + "." + kind) for kind in
                       ("model.tt0", "model.tt1", "residual.tt0", "residual.tt1")
                       if os.path.exists(image + "." + kind)}
             automask.restore(sd, state, image)
-            after = {kind: automask.mask_pixels(image + "." + kind) for kind in before}
+            after = {kind: automask.pixels(image + "." + kind) for kind in before}
             unchanged = all((before[kind] == after[kind]).all() for kind in before)
             state = automask.update_mask(sd, state)
         else:
