@@ -23,7 +23,8 @@ import os
 import shutil
 
 import dagutils
-from imaging import identity, parameters, partitioning, products, synthesis, timing, transfer
+from imaging import (identity, parameters, partitioning, products, startmodel, synthesis, timing,
+                     transfer)
 
 SUBMS_DIR = os.path.join(products.PRODUCTS, "subms")
 
@@ -47,7 +48,8 @@ def main():
     write_coordsys(params)
     density = params["weighting"] in parameters.DENSITY_WEIGHTINGS
     products.write_text_atomic(products.SUBDAG, dagutils.gridding_subdag(
-        plan, density=density, transfer=transfer.enabled(params)))
+        plan, density=density, transfer=transfer.enabled(params),
+        startmodel=startmodel.enabled(params)))
     print(f"MSpartition: {len(parts)} sub-MSes of at most {maxsize} bytes; "
           f"wrote {products.SUBDAG}")
 

@@ -3,7 +3,10 @@
     allImagers.py PART SUBMS CYCLE
 
 Cycle 0 makes the sub-MS's PSF, weight and sum of weights
-(products/parts/psf/PART) and its first residual (products/parts/cycle0/PART).
+(products/parts/psf/PART) and its first residual (products/parts/cycle0/PART);
+with a start model, CYCLE 'psf' makes the first of them, and cycle 0, after
+addImages psf, the residual of the data minus the start model
+(products/startmodel/predict; imaging/startmodel.py).
 Cycle c > 0 predicts the model of the minor cycle before (a copy of
 products/minor<c-1>/predict, which stays untouched) and makes the residual
 (products/parts/cycle<c>/PART).
@@ -21,8 +24,10 @@ import os
 import sys
 
 import dagutils
-from imaging import cfcache, identity, parameters, products, synthesis
+from imaging import cfcache, identity, parameters, products, startmodel, synthesis
 from imaging.cfcache import Status
+from imaging.modes import PSF_ONLY
+
 
 
 def main(part, subms, cycle):
@@ -34,19 +39,34 @@ def main(part, subms, cycle):
     check_cfcache(params)
     products.read_plan(params=params)               # (the sub-MS is of this run's MS)
     setup = {"density": check_density(params), "csys": products.read_coordsys(params)}
-    cycle = int(cycle)
-    if cycle == 0:
+    cycle = str(cycle)
+    if cycle in (PSF_ONLY, "0"):
         grid_psf = functools.partial(synthesis.grid_psf, makepb=part == products.part_id(1),
                                      **setup)
         grid_part(params, subms, products.part_dir("psf", part), grid_psf, stage="gridding")
-    else:
-        identity.require(products.minor_dir(cycle - 1), params, "deconvolution")
-    model = products.image_base(os.path.join(products.minor_dir(cycle - 1), "predict"), params)
+    if cycle == PSF_ONLY:
+        return
+    cycle = int(cycle)
     weight = products.image_base(products.part_dir("psf", part), params) \
         if params["gridder"] in parameters.CF_GRIDDERS else None
     grid_residual = functools.partial(synthesis.grid_residual, **setup)
     grid_part(params, subms, products.part_dir("cycle", part, cycle), grid_residual,
-              model if cycle > 0 else None, weight, products.cycle_stage(cycle))
+              predicted_model(params, cycle), weight, products.cycle_stage(cycle))
+
+
+def predicted_model(params, cycle):
+    """The model the residual of `cycle` is the data minus, as the gridders predict it
+    (divided by the weight): the minor cycle's before; in cycle 0, the start model's
+    (made by addImages psf, imaging/startmodel.py) or none."""
+    if cycle > 0:
+        identity.require(products.minor_dir(cycle - 1), params, "deconvolution")
+        folder = products.minor_dir(cycle - 1)
+    elif startmodel.enabled(params):
+        identity.require(products.STARTMODEL, params, "gridding")
+        folder = products.STARTMODEL
+    else:
+        return None
+    return products.image_base(os.path.join(folder, "predict"), params)
 
 
 def check_cfcache(params):

@@ -6,7 +6,7 @@ import os
 import sys
 
 from imaging import identity, jobkinds, parameters, partitioning, products
-from imaging.modes import CFStep, DensityStep
+from imaging.modes import PSF_ONLY, CFStep, DensityStep
 
 SKIP_EXIT = 99
 INPUT_ERRORS = (parameters.ParameterError, partitioning.PartitionError)
@@ -49,38 +49,65 @@ def staging(node, command):
 
 
 def gridding_node(cycle, part):
-    return f"allImagers_c{cycle}_{part}"
+    """allImagers_c<cycle>_<part>; allImagers_psf_<part>: a start model's PSF gridding."""
+    return f"allImagers_psf_{part}" if cycle == PSF_ONLY else f"allImagers_c{cycle}_{part}"
 
 
-def gridding_subdag(plan, cycle=0, density=False, transfer=False):
+def gridding_subdag(plan, cycle=0, density=False, transfer=False, startmodel=False):
     """Text of allImagers.dag: one gridding node per sub-MS; with density (uniform,
-    Briggs), first the weight density of each sub-MS and their sum; with transfer (no
-    shared filesystem), each job's files staged in and out."""
+    Briggs), first the weight density of each sub-MS and their sum; with a start
+    model, first each sub-MS's PSF and their sum with the start model
+    (imaging/startmodel.py); with transfer (no shared filesystem), each job's files
+    staged in and out."""
     lines = ["# Written by scripts/MSpartition.py: one gridding job per sub-MS.",
              f"# {len(plan['parts'])} sub-MSes of {plan['vis']}", ""]
+    if startmodel:
+        lines += start_model_nodes(plan, transfer)
+    lines += gridding_nodes(plan, cycle, transfer)
+    if startmodel:
+        lines += [f"PARENT addImages_psf CHILD {' '.join(node_names(plan, cycle))}", ""]
+    first = PSF_ONLY if startmodel else cycle
+    return "\n".join(lines) + (density_nodes(plan, first, transfer) if density else "")
+
+
+def gridding_nodes(plan, cycle, transfer):
+    lines = []
     for p in plan["parts"]:
         lines += job_node("allImagers", gridding_node(cycle, p["part"]), transfer,
                           part=p["part"], subms=p["subms"], cycle=cycle)
-    return "\n".join(lines) + (density_nodes(plan, cycle, transfer) if density else "")
+    return lines
+
+
+def node_names(plan, cycle):
+    return [gridding_node(cycle, p["part"]) for p in plan["parts"]]
+
+
+def start_model_nodes(plan, transfer):
+    """A start model's PSF gridding per sub-MS, then addImages_psf: products/psf and the
+    start model divided by its weight, which the first residual's gridding predicts."""
+    return ["# With a start model: the PSFs first, then the start model divided by the weight", "",
+            *gridding_nodes(plan, PSF_ONLY, transfer),
+            *job_node("addImages", "addImages_psf", transfer, cycle=PSF_ONLY),
+            f"PARENT {' '.join(node_names(plan, PSF_ONLY))} CHILD addImages_psf", "",
+            "# The first residual of each sub-MS: the data minus the start model", ""]
 
 
 def density_nodes(plan, cycle, transfer=False):
     """weights_<part> per sub-MS, then weightsSum, before the gridding of the cycle."""
     weights = [f"weights_{p['part']}" for p in plan["parts"]]
-    gridding = [gridding_node(cycle, p["part"]) for p in plan["parts"]]
     lines = ["", "# The whole MS's weight density, as tclean(parallel=True) gathers it", ""]
     for node, p in zip(weights, plan["parts"]):
         lines += job_node("weightDensity", node, transfer, mode=DensityStep.PART, part=p["part"],
                           subms=p["subms"])
     lines += [*job_node("weightDensity", "weightsSum", transfer, mode=DensityStep.SUM),
               f"PARENT {' '.join(weights)} CHILD weightsSum",
-              f"PARENT weightsSum CHILD {' '.join(gridding)}", ""]
+              f"PARENT weightsSum CHILD {' '.join(node_names(plan, cycle))}", ""]
     return "\n".join(lines)
 
 
 def cycle_subdag(plan, cycle, transfer=False):
     """Text of products/cycle<c>.dag: grid every sub-MS, add, then deconvolve."""
-    gridding = [gridding_node(cycle, p["part"]) for p in plan["parts"]]
+    gridding = node_names(plan, cycle)
     add, deconvolve = f"addImages_c{cycle}", f"deconvolve_c{cycle}"
     lines = [gridding_subdag(plan, cycle, transfer=transfer),
              *job_node("addImages", add, transfer, cycle=cycle),

@@ -78,10 +78,7 @@ def summarize(cycle, stop, calls, summary):
 def make_predict_model(params, work, image):
     """The model as the gridders predict it: divided by the weight, as tclean does."""
     predict = products.image_base(os.path.join(work, "predict"), params)
-    os.makedirs(os.path.dirname(predict))
-    products.copy_images(image, predict, ["model"])
-    products.link_images(image, predict, ["weight", "pb", "sumwt", "psf"])
-    synthesis.divide_model(params, predict)
+    synthesis.write_predict_model(params, image, image, predict)
 
 
 def to_float(value):

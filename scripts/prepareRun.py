@@ -28,8 +28,8 @@ import tempfile
 
 from dagengine.lock import holder_alive
 from imaging import casaenv  # noqa: F401  (before synthesis: the offline CASA set-up)
-from imaging import (cfcache, checks, identity, parameters, products, resources, synthesis,
-                     transfer)
+from imaging import (cfcache, checks, identity, parameters, products, resources, startmodel,
+                     synthesis, transfer)
 
 RESOURCES = "products/resources"
 RECORD = products.PARAMS_RECORD
@@ -86,6 +86,8 @@ def check_image(params):
     finally:
         shutil.rmtree(scratch)
     checks.check_mask(params, csys["coordsys"])
+    if startmodel.enabled(params):
+        startmodel.check_image(params, csys["coordsys"])
     return csys
 
 
@@ -116,7 +118,7 @@ def reconcile(params, before_dag):
 STAGE_PRODUCTS = {
     "ms": (),
     "partition": ("partitions.json", "subms", "transfer/subms"),
-    "gridding": ("psf", "parts/psf", "cycle0",
+    "gridding": ("psf", "parts/psf", "startmodel", "cycle0",
                  "parts/cycle0", "weights", "parts/weights"),
     "deconvolution": ("minor[0-9]*", "cycle[1-9]*", "parts/cycle[1-9]*", "majorCycles*"),
     "restore": ("final",),

@@ -53,6 +53,14 @@ def test_weighted_gridding_subdag_matches_golden():
         (GOLDEN / "allImagers_weighted.dag").read_text()
 
 
+def test_start_model_gridding_subdag_matches_golden():
+    """With a start model: each sub-MS's PSF, then addImages_psf (products/psf and the
+    start model divided by the weight), then each sub-MS's first residual; with Briggs
+    weighting the weight density comes before the PSFs."""
+    assert dagutils.gridding_subdag(PLAN, density=True, startmodel=True) == \
+        (GOLDEN / "allImagers_startmodel.dag").read_text()
+
+
 def test_allimagers_job(tmp_path, monkeypatch):
     sub = submit("allImagers.htc", {"JOB": "allImagers_c0_n2", "part": "n2",
                                     "subms": "products/subms/big.n2.ms", "cycle": "0"},
@@ -137,7 +145,7 @@ def test_no_retry_of_a_job_stopped_by_its_input():
     `RETRY node n UNLESS-EXIT <INPUT_EXIT>`: a job that stopped on a parameter or input
     error exits with that code and is not tried again."""
     texts = [f.read_text() for f in (ROOT / "dag").glob("*.dag")] + [
-        dagutils.gridding_subdag(PLAN, density=True, transfer=True),
+        dagutils.gridding_subdag(PLAN, density=True, transfer=True, startmodel=True),
         dagutils.cycle_subdag(PLAN, 1), dagutils.cf_fill_dag(3)]
     retries = [l.split() for t in texts for l in t.splitlines() if l.startswith("RETRY")]
     assert len(retries) >= 12

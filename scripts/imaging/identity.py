@@ -9,9 +9,10 @@ and of the identities of the stages it is made from:
                    sample of visibilities, flags and weights (ms_content)
     partition      ms + the data selection, maxsubmssize, sharedfs: the sub-MSes
                    and their plan
-    gridding       partition + every other parameter that is not below: the
-                   coordinate system, weight density, PSF and the first residual
-                   (products/psf, parts/psf, cycle0, parts/cycle0, weights)
+    gridding       partition + every other parameter that is not below, and the
+                   pixels of a start model: the coordinate system, weight density,
+                   PSF, start model and the first residual (products/psf,
+                   parts/psf, startmodel, cycle0, parts/cycle0, weights)
     deconvolution  gridding + the minor cycle's parameters (DECONVOLUTION): every
                    minor cycle and the residuals made from its model
     restore        deconvolution + RESTORE: products/final
@@ -30,7 +31,7 @@ import hashlib
 import json
 import os
 
-from imaging import casa, parameters
+from imaging import casa, parameters, startmodel
 
 STAGES = ("ms", "partition", "gridding", "deconvolution", "restore")
 HARMLESS = {"jobresources", "cfjobs", "parallel", "verbose", "majorcyclebatch",
@@ -134,6 +135,8 @@ def of_run(params, content):
     for name, value in params.items():
         if (stage := stage_of(name)) not in (None, "ms"):
             own[stage][name] = value
+    if startmodel.enabled(params):          # (its pixels: the path alone may stay the same)
+        own["gridding"]["startmodel images"] = startmodel.digest(params)
     out, before = {}, ""
     for stage in STAGES:
         inputs = {"parameters": json.loads(json.dumps(own[stage])),

@@ -9,22 +9,28 @@ job publishes, each complete or absent.
 """
 import os
 
-from imaging import cfcache, identity, parameters, products
-from imaging.modes import CFStep, DensityStep
+from imaging import cfcache, identity, parameters, products, startmodel
+from imaging.modes import PSF_ONLY, CFStep, DensityStep
 
 
 # ---------------------------------------------------------------- what each kind reads
 def gridding_inputs(params, part, subms, cycle):
-    cycle = int(cycle)
     paths = [products.COORDSYS, products.PLAN]
     if params["weighting"] in parameters.DENSITY_WEIGHTINGS:
         paths.append(products.WEIGHTS)
-    if cycle > 0:
-        paths += [os.path.join(products.minor_dir(cycle - 1), name)
-                  for name in ("predict", identity.RECORD)]
-        if params["gridder"] in parameters.CF_GRIDDERS:
-            paths += images(products.part_dir("psf", part), params, "weight")
+    if cycle == PSF_ONLY or (model := predicted_model(params, int(cycle))) is None:
+        return paths
+    paths += [os.path.join(model, name) for name in ("predict", identity.RECORD)]
+    if params["gridder"] in parameters.CF_GRIDDERS:
+        paths += images(products.part_dir("psf", part), params, "weight")
     return paths
+
+
+def predicted_model(params, cycle):
+    """The folder whose predict/ the residual of `cycle` is gridded with (allImagers.py)."""
+    if cycle > 0:
+        return products.minor_dir(cycle - 1)
+    return products.STARTMODEL if startmodel.enabled(params) else None
 
 
 def density_inputs(params, mode, part="", subms=""):
@@ -34,10 +40,13 @@ def density_inputs(params, mode, part="", subms=""):
 
 
 def adding_inputs(params, cycle):
+    psfs = [products.part_dir("psf", p) for p in parts()]
+    if cycle == PSF_ONLY:
+        return [products.PLAN, *psfs, *startmodel.names(params)]
     cycle = int(cycle)
     paths = [products.PLAN] + [products.part_dir("cycle", p, cycle) for p in parts()]
-    if cycle == 0:
-        return paths + [products.part_dir("psf", p) for p in parts()]
+    if cycle == 0 and not startmodel.enabled(params):
+        return paths + psfs
     return paths + [products.stage_dir("psf")]
 
 
@@ -69,10 +78,13 @@ def restore_inputs(params):
 
 
 def earlier_cycles(params, cycle):
-    """The records of the cycles before `cycle` and the model and mask of the last one."""
+    """The records of the cycles before `cycle` and the model and mask of the last one
+    (before cycle 0: the start model's, if any)."""
     paths = [path for k in range(cycle) for path in record_files(k)]
     if cycle > 0:
         paths += images(products.minor_dir(cycle - 1), params, "model", "mask")
+    elif startmodel.enabled(params):
+        paths += images(products.STARTMODEL, params, "model")
     return paths
 
 
@@ -113,14 +125,19 @@ def density_outputs(params, mode, part="", subms=""):
 
 
 def gridding_outputs(params, part, subms, cycle):
+    if cycle == PSF_ONLY:
+        return [products.part_dir("psf", part)]
     cycle = int(cycle)
-    first = [products.part_dir("psf", part)] if cycle == 0 else []
+    first = [products.part_dir("psf", part)] if cycle == 0 and not startmodel.enabled(params) else []
     return first + [products.part_dir("cycle", part, cycle)]
 
 
 def adding_outputs(params, cycle):
+    if cycle == PSF_ONLY:
+        return [products.stage_dir("psf"), products.STARTMODEL]
     cycle = int(cycle)
-    return ([products.stage_dir("psf")] if cycle == 0 else []) + [products.stage_dir("cycle", cycle)]
+    first = cycle == 0 and not startmodel.enabled(params)
+    return ([products.stage_dir("psf")] if first else []) + [products.stage_dir("cycle", cycle)]
 
 
 def minor_cycle_outputs(params, cycle):

@@ -14,3 +14,9 @@ class DensityStep(enum.StrEnum):
     """weightDensity.py's steps."""
     PART = "part"      # one sub-MS's weight density
     SUM = "sum"        # the sum of them all
+
+
+# The CYCLE argument of allImagers.py and addImages.py for a start model's first step:
+# each sub-MS's PSF and weight only, then their sum and the start model divided by
+# the weight (imaging/startmodel.py), before the first residual is gridded.
+PSF_ONLY = "psf"

@@ -46,7 +46,6 @@ SUPPORTED = {
     "interactive": (False,),
     "parallel": (False,),
     "outlierfile": ("",),
-    "startmodel": ("",),
 }
 CF_GRIDDERS = ("awproject",)
 DENSITY_WEIGHTINGS = ("uniform", "briggs")   # need the whole MS's weight density
@@ -238,6 +237,8 @@ def check_files(params, rundir):
                              " (make it with `make data` or point vis at your MS)")
     params["vis"] = full
     check_sent_mask(params, rundir)
+    from imaging import startmodel     # (imports this module)
+    startmodel.check_given(params, rundir)
 
 
 def check_sent_mask(params, rundir):

@@ -22,6 +22,7 @@ PLAN = os.path.join(PRODUCTS, "partitions.json")
 MAJORCYCLES = os.path.join(PRODUCTS, "majorCycles.dag")
 CFFILL = os.path.join(PRODUCTS, "cfFill.dag")
 WEIGHTS = os.path.join(PRODUCTS, "weights")
+STARTMODEL = os.path.join(PRODUCTS, "startmodel")      # the start model in the run's images
 COORDSYS = os.path.join(PRODUCTS, "coordsys.pickle")   # the image's coordinates (prepareRun)
 PARAMS_RECORD = os.path.join(PRODUCTS, "params.json")  # the parameters prepareRun validated
 
@@ -106,13 +107,16 @@ def link_images(source, image, kinds):
 
 def assemble_cycle(params, cycle, image):
     """The image set of major cycle c at `image`: its residual (copied: the minor cycle
-    and restoring update it), the PSF stage's images (linked) and, after cycle 0, the
-    model and mask that made the residual (copied)."""
+    and restoring update it), the PSF stage's images (linked) and the model that made
+    the residual (copied): after cycle 0, the minor cycle's before, with its mask; in
+    cycle 0, the start model if there is one (imaging/startmodel.py)."""
     residual = image_base(stage_dir("cycle", cycle), params)
     copy_images(residual, image, ["residual"])
     link_images(residual, image, ["psf", "weight", "pb", "sumwt"])
     if cycle > 0:
         copy_images(image_base(minor_dir(cycle - 1), params), image, ["model", "mask"])
+    elif params.get("startmodel"):
+        copy_images(image_base(STARTMODEL, params), image, ["model"])
 
 
 def copy_images(source, image, kinds):

@@ -13,7 +13,7 @@ casaenv.casatasks_helpers()   # ImagerParameters without importing every casatas
 from casatasks.private.imagerhelpers.input_parameters import ImagerParameters  # noqa: E402
 from imaging.casa import opened, using
 from imaging.cfcache import cf_names
-from imaging.products import image_paths
+from imaging.products import copy_images, image_paths, link_images
 from imaging.timing import casa_work
 from casatools import (image, iterbotsink, synthesisdeconvolver, synthesisimager,
                        synthesisnormalizer)
@@ -31,6 +31,7 @@ def imager_parameters(params, **overrides):
     names = code.co_varnames[1:code.co_argcount]
     bparm = {k: given.get(k, d) for k, d in zip(names, ImagerParameters.__init__.__defaults__)}
     bparm["chanchunks"] = 1
+    bparm["startmodel"] = ""     # the DAG puts a start model in place itself (startmodel.py)
     if bparm["mosweight"] and bparm["gridder"] not in ("mosaic", "awp2"):
         bparm["mosweight"] = False
     if bparm["specmode"] in ("mfs", "cont"):
@@ -216,6 +217,15 @@ def divide_model(params, imagename):
     """Turn imagename.model into what the gridders predict from (tclean's dividemodelbyweight)."""
     with using(normalizer(params, imagename, [])) as pn:
         pn.dividemodelbyweight()
+
+
+def write_predict_model(params, model, weights, predict):
+    """predict.model: model.model as the gridders predict it, divided by the weight
+    (weights.weight, with its pb, sumwt and psf, linked beside it), as tclean does."""
+    os.makedirs(os.path.dirname(predict))
+    copy_images(model, predict, ["model"])
+    link_images(weights, predict, ["weight", "pb", "sumwt", "psf"])
+    divide_model(params, predict)
 
 
 @casa_work
