@@ -89,6 +89,7 @@ def test_local_kinds_and_sub_mses():
 PARAMS = {"imagename": "out/img", "weighting": "natural", "gridder": "standard", "mask": "",
           "vis": "data/x.ms", "cfcache": "cfcache/x.cf"}
 WEIGHTED = {**PARAMS, "weighting": "briggs", "gridder": "awproject"}
+STARTING = {**WEIGHTED, "startmodel": ["old.model.tt0", "old.model.tt1"]}   # (startmodel.py)
 
 
 @pytest.fixture
@@ -108,6 +109,7 @@ def fake_run(tmp_path, monkeypatch):
             (products / f"minor{cycle}" / image).mkdir()
     for term in ("tt0", "tt1"):
         (products / "parts" / "psf" / "n2" / f"img.weight.{term}").mkdir(parents=True)
+        (products / "startmodel" / f"img.model.{term}").mkdir(parents=True)
     (tmp_path / "mask.crtf").write_text("#CRTFv0\n")
     return tmp_path
 
@@ -141,6 +143,20 @@ MODEL1 = ["products/minor1/img.model.tt0", "products/minor1/img.model.tt1", "pro
     ("deconvolve.py", ["1"], {**PARAMS, "mask": "/elsewhere/mask.crtf"},
      ["products/cycle1", *MINOR0, *MODEL0]),
     ("restore.py", [], PARAMS, ["products/cycle1", *MINOR1, *MINOR0, *MODEL0]),
+    ("allImagers.py", ["n2", "products/subms/x.n2.ms", "psf"], STARTING,
+     ["products/coordsys.pickle", "products/partitions.json", "products/weights"]),
+    ("addImages.py", ["psf"], STARTING,
+     ["products/partitions.json", "products/parts/psf/n1", "products/parts/psf/n2",
+      "old.model.tt0", "old.model.tt1"]),
+    ("allImagers.py", ["n2", "products/subms/x.n2.ms", "0"], STARTING,
+     ["products/coordsys.pickle", "products/partitions.json", "products/weights",
+      "products/startmodel/predict", "products/startmodel/identity.json",
+      "products/parts/psf/n2/img.weight.tt0", "products/parts/psf/n2/img.weight.tt1"]),
+    ("addImages.py", ["0"], STARTING,
+     ["products/partitions.json", "products/parts/cycle0/n1", "products/parts/cycle0/n2",
+      "products/psf"]),
+    ("deconvolve.py", ["0"], STARTING,
+     ["products/cycle0", "products/startmodel/img.model.tt0", "products/startmodel/img.model.tt1"]),
 ])
 def test_staging_lists(fake_run, script, args, params, paths):
     assert transfer.inputs(script, args, params) == paths
@@ -172,6 +188,18 @@ def test_what_each_kind_writes(fake_run, kind, values, paths):
     build = "cfcache/x.cf.build-" + hashlib.sha1(os.getcwd().encode()).hexdigest()[:8]
     kind = jobkinds.KINDS[kind]
     assert kind.writes(PARAMS, *kind.command(values)[1:]) == [p.format(build=build) for p in paths]
+
+
+@pytest.mark.parametrize("kind, values, paths", [
+    ("allImagers", {"part": "n1", "subms": "s", "cycle": "psf"}, ["products/parts/psf/n1"]),
+    ("addImages", {"cycle": "psf"}, ["products/psf", "products/startmodel"]),
+    ("allImagers", {"part": "n1", "subms": "s", "cycle": "0"}, ["products/parts/cycle0/n1"]),
+    ("addImages", {"cycle": "0"}, ["products/cycle0"]),
+])
+def test_what_each_kind_writes_with_a_start_model(fake_run, kind, values, paths):
+    """The PSFs come first, in their own nodes (dagutils.start_model_nodes)."""
+    kind = jobkinds.KINDS[kind]
+    assert kind.writes(STARTING, *kind.command(values)[1:]) == paths
 
 
 # ---------------------------------------------------------------- the kinds elsewhere

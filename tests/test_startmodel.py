@@ -2,8 +2,8 @@
 first major cycle and cleaned on, equals tclean given the same start model.
 
 The start model is made by monolithic tclean (mtmfs, 2 Taylor terms, 40
-iterations); a DAG run over several sub-MSes and tclean then both start from it
-with 300 more iterations.  The start model's image definition is checked before
+iterations); DAG runs over several sub-MSes, with a shared filesystem and
+without, and tclean then all start from it with 300 more iterations.  The start model's image definition is checked before
 any job, and its pixels are part of the run's identity.
 """
 import shutil
@@ -18,44 +18,62 @@ START = {**STANDARD, "imsize": [128, 128], "niter": 300, "cycleniter": 100,
 
 
 @pytest.fixture(scope="module")
-def start_run(session_dir, sim_ms):
-    """A run directory whose start/ holds tclean's model of 40 iterations."""
-    rundir = new_run(session_dir / "startmodel", {"vis": str(sim_ms), **START})
-    (rundir / "start").mkdir()
-    run([PYTHON, "-m", "tools.tcleanReference", rundir / "params" / "imaging.py", sim_ms,
-         rundir / "start" / "first", "startmodel=''", "niter=40"], cwd=rundir / "start")
+def start_images(session_dir, sim_ms):
+    """tclean's model of 40 iterations: session_dir/startmodel_first/start/first.model.*"""
+    made = new_run(session_dir / "startmodel_first", {"vis": str(sim_ms), **START})
+    (made / "start").mkdir()
+    run([PYTHON, "-m", "tools.tcleanReference", made / "params" / "imaging.py", sim_ms,
+         made / "start" / "first", "startmodel=''", "niter=40"], cwd=made / "start")
+    return made
+
+
+@pytest.fixture(scope="module")
+def tclean_from_start(start_images, session_dir, sim_ms):
+    """tclean given that start model, 300 more iterations."""
+    ref = session_dir / "startmodel_tclean" / "ref"
+    ref.parent.mkdir()
+    models = [str(start_images / t) for t in START["startmodel"]]
+    run([PYTHON, "-m", "tools.tcleanReference", start_images / "params" / "imaging.py", sim_ms,
+         ref, f"startmodel={models!r}"], cwd=ref.parent)
+    return ref
+
+
+def run_with_start_model(start_images, where, sim_ms, sharedfs):
+    rundir = new_run(where, {"vis": str(sim_ms), **START, "sharedfs": sharedfs})
+    shutil.copytree(start_images / "start", rundir / "start")
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
     return rundir
 
 
 @pytest.mark.casa
-def test_a_start_model_is_cleaned_on_as_tclean_does(start_run, session_dir, sim_ms):
-    before = {t: folder_digest(start_run / t) for t in START["startmodel"]}
-    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=start_run)
-    plan = (start_run / "products" / "partitions.json").read_text()
+@pytest.mark.parametrize("sharedfs", [True, False])
+def test_a_start_model_is_cleaned_on_as_tclean_does(start_images, tclean_from_start, session_dir,
+                                                    sim_ms, sharedfs):
+    """With a shared filesystem and without (the jobs are sent the start model)."""
+    before = {t: folder_digest(start_images / t) for t in START["startmodel"]}
+    rundir = run_with_start_model(start_images, session_dir / f"startmodel_{sharedfs}", sim_ms,
+                                  sharedfs)
+    plan = (rundir / "products" / "partitions.json").read_text()
     assert plan.count('"part"') >= 2                        # several sub-MSes
-    ref = session_dir / "startmodel_tclean" / "ref"
-    ref.parent.mkdir()
-    models = [str(start_run / t) for t in START["startmodel"]]
-    run([PYTHON, "-m", "tools.tcleanReference", start_run / "params" / "imaging.py", sim_ms, ref,
-         f"startmodel={models!r}"], cwd=ref.parent)
-    assert_equals_tclean(start_run, ref, 1e-5)
-    assert {t: folder_digest(start_run / t) for t in START["startmodel"]} == before
+    assert_equals_tclean(rundir, tclean_from_start, 1e-5)
+    assert {t: folder_digest(start_images / t) for t in START["startmodel"]} == before
 
 
 @pytest.mark.casa
-def test_replaced_start_model_pixels_are_a_change_prepare_run_refuses(start_run):
+def test_replaced_start_model_pixels_are_a_change_prepare_run_refuses(session_dir):
     """After the run above: the same paths with other pixels are other inputs."""
-    assert (start_run / "products" / "final").is_dir(), "runs after the test above"
-    shutil.copytree(start_run / "start" / "first.residual.tt0",
-                    start_run / "start" / "first.model.tt0", dirs_exist_ok=True)
-    proc = run([PYTHON, "scripts/prepareRun.py", "--before-dag"], cwd=start_run, check=False)
+    rundir = session_dir / "startmodel_True"
+    assert (rundir / "products" / "final").is_dir(), "runs after the test above"
+    shutil.copytree(rundir / "start" / "first.residual.tt0",
+                    rundir / "start" / "first.model.tt0", dirs_exist_ok=True)
+    proc = run([PYTHON, "scripts/prepareRun.py", "--before-dag"], cwd=rundir, check=False)
     assert proc.returncode == 65, proc.stdout + proc.stderr
     assert "startmodel images" in proc.stderr and "make clean" in proc.stderr, proc.stderr
 
 
 @pytest.mark.casa
-def test_a_start_model_on_another_grid_is_refused_before_any_job(start_run, session_dir, sim_ms):
-    models = [str(start_run / t) for t in START["startmodel"]]
+def test_a_start_model_on_another_grid_is_refused_before_any_job(start_images, session_dir, sim_ms):
+    models = [str(start_images / t) for t in START["startmodel"]]
     rundir = new_run(session_dir / "startmodel_grid",
                      {"vis": str(sim_ms), **START, "startmodel": models, "cell": "5arcsec"})
     proc = run([PYTHON, "scripts/prepareRun.py", "--before-dag"], cwd=rundir, check=False)
