@@ -19,7 +19,7 @@ pytestmark = pytest.mark.fast
 
 PARAMS = {"niter": 100, "threshold": 0.01, "nsigma": 0.0, "gain": 0.1, "usemask": "user",
           "mask": "", "deconvolver": "mtmfs", "nterms": 2, "nmajor": -1, "imagename": "ctb80",
-          "sidelobethreshold": 2.0, "noisethreshold": 4.25}
+          "sidelobethreshold": 2.0, "noisethreshold": 4.25, "cyclefactor": 1.0}
 
 
 def record(cycle, stopcode, iterdone, peak, nomask=None, masksum=-1.0, nsigmathreshold=0.0,
@@ -70,6 +70,13 @@ def test_an_empty_mask_is_named_as_the_reason():
                            "is empty (usemask = 'user', mask = 'circle[[5pix, 5pix], 2pix]')")
 
 
+def test_an_empty_automask_is_named_as_the_reason():
+    records = [record(0, 7, 0, 1.0, masksum=0.0)]
+    [line] = guards.empty_model({**PARAMS, "usemask": "auto-multithresh"}, records)
+    assert line == ("nothing was cleaned: the model is empty (0 iterations; the automask "
+                    "found nothing above its thresholds)")
+
+
 def test_a_model_all_zeros_after_iterations_is_an_empty_model():
     [line] = guards.empty_model({**PARAMS, "gain": 0.0}, converging(1.0, 0.5), [0.0, 0.0])
     assert line.startswith("nothing was cleaned: the model is all zeros in every Taylor term "
@@ -91,29 +98,29 @@ def test_a_run_that_cleaned_or_was_not_asked_to_has_no_empty_model_warning(param
 @pytest.mark.parametrize("stop", [5, 6])
 def test_tcleans_divergence_stops_are_a_warning_with_the_peaks(stop):
     records = converging(1.0, 0.2, 0.9, stop=stop)
-    assert guards.divergence(records) == [
+    assert guards.divergence(PARAMS, records) == [
         f"the minor cycle diverged: tclean stopped at major cycle 2: "
         f"{iteration.STOP_REASONS[stop]} (peak residuals 0: 1, 1: 0.2, 2: 0.9): lower gain "
-        f"or cyclefactor > 1, or use a mask"]
+        f"(0.1) or raise cyclefactor (1.0), or use a mask"]
 
 
 def test_a_last_peak_residual_1_6_times_the_lowest_is_a_warning_naming_the_cycles():
     # 0.16 / 0.1 = 1.6 > 1.5
-    assert guards.divergence(converging(1.0, 0.2, 0.1, 0.16, stop=1)) == [
+    assert guards.divergence(PARAMS, converging(1.0, 0.2, 0.1, 0.16, stop=1)) == [
         "the peak residual grew: 0.16 Jy/beam at major cycle 3, 1.6 times the lowest, 0.1 "
-        "at cycle 2: the minor cycle may be diverging; lower gain or cyclefactor > 1, or "
-        "use a mask"]
+        "at cycle 2: the minor cycle may be diverging; lower gain (0.1) or raise cyclefactor "
+        "(1.0), or use a mask"]
 
 
 @pytest.mark.parametrize("peaks", [(1.0, 0.2, 0.1, 0.14), (1.0, 0.5, 0.25), (1.0,)])
 def test_a_peak_residual_that_falls_or_grows_by_less_than_half_is_no_warning(peaks):
-    assert guards.divergence(converging(*peaks, stop=1)) == []
+    assert guards.divergence(PARAMS, converging(*peaks, stop=1)) == []
 
 
 def test_growth_is_judged_on_the_peak_without_mask_which_a_growing_mask_does_not_raise():
     # masked peaks 0.1 -> 0.3 (the automask took in a brighter source); unmasked 1.0 -> 0.3
     records = [record(0, 0, 10, 0.1, nomask=1.0), record(1, 1, 20, 0.3, nomask=0.3)]
-    assert guards.divergence(records) == []
+    assert guards.divergence(PARAMS, records) == []
 
 
 # ---------------------------------------------------------------- the empty automask

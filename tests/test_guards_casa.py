@@ -8,6 +8,11 @@ images made with CASA's image tool whose model lies partly outside the mask.
 - nterms = 2 on two 64 MHz channels just above reffreq 3 GHz: the Taylor term tt1 is
   meaningless; b/2 is worked out from the MS's channel frequencies and widths (CASA's
   table tool) as the farthest selected frequency from reffreq over reffreq;
+- a loop gain of 2.5: the minor cycle overshoots and tclean stops for divergence (code 5)
+  after the second major cycle; the peaks named are those of the two residuals, read
+  with CASA's image tool;
+- automasking with thresholds no source reaches: the automask is empty, tclean stops
+  (zero mask) and nothing is cleaned;
 - a model with 1 % of its flux outside the mask (made with CASA's image tool).
 """
 import json
@@ -55,6 +60,36 @@ def test_nterms_2_on_a_narrow_band_says_tt1_is_poorly_constrained(session_dir, s
     assert half < 0.05, "the test's selection must be narrow"
     assert f"(b/2 = {half:.2g}," in line and "tt1 (spectral index) is poorly constrained" in line
     assert re.search(r"\(\(b/2\)\^1 = [0-9.]+ < 0.05\): use nterms = 1", line), line
+
+
+def test_a_loop_gain_of_2_5_diverges_and_says_so_with_the_peaks(session_dir, sim_ms):
+    rundir = new_run(session_dir / "guard_diverge", {
+        "vis": str(sim_ms), **SMALL, "deconvolver": "hogbom", "nterms": 1, "gain": 2.5,
+        "threshold": "0mJy"})
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
+    summary = json.loads((rundir / "products" / "final" / "summary.json").read_text())
+    peaks = [largest_abs(rundir / "products" / f"cycle{c}" / "ctb80.residual") for c in (0, 1)]
+    assert peaks[1] > 3 * peaks[0], "the run must diverge (tclean's stop code 5)"
+    assert summary["warnings"] == [
+        f"the minor cycle diverged: tclean stopped at major cycle 1: peak residual increased "
+        f"by more than 3 times from the previous major cycle (peak residuals 0: "
+        f"{peaks[0]:.4g}, 1: {peaks[1]:.4g}): lower gain (2.5) or raise cyclefactor (1.0), "
+        f"or use a mask"]
+
+
+def test_an_automask_no_source_reaches_is_named_empty(session_dir, sim_ms):
+    rundir = new_run(session_dir / "guard_automask", {
+        "vis": str(sim_ms), **SMALL, "usemask": "auto-multithresh", "sidelobethreshold": 50.0,
+        "noisethreshold": 50.0, "lownoisethreshold": 20.0, "pbmask": 0.0, "threshold": "0mJy"})
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
+    summary = json.loads((rundir / "products" / "final" / "summary.json").read_text())
+    assert largest_abs(rundir / "products" / "minor0" / "ctb80.mask") == 0
+    assert summary["warnings"] == [
+        "nothing was cleaned: the model is empty (0 iterations; the automask found nothing "
+        "above its thresholds)",
+        "the automask came out empty at major cycle(s) 0 (products/minor<c>/ctb80.mask has no "
+        "pixel): nothing was cleaned there; lower sidelobethreshold (50.0) or noisethreshold "
+        "(50.0)"]
 
 
 def test_model_flux_outside_the_mask_is_measured_on_the_images(tmp_path):

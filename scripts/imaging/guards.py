@@ -38,7 +38,7 @@ def warnings(params, records, facts):
     """Every guard's warnings for a finished run: `records` the minor cycles' records
     (cycle 0 first, the last one the stop), `facts` what image_facts read (or {})."""
     return (empty_model(params, records, facts.get("model_peaks"))
-            + divergence(records)
+            + divergence(params, records)
             + empty_automask(params, records)
             + flux_outside_mask(facts.get("model_flux"), facts.get("model_flux_outside"))
             + taylor_terms(params, facts.get("reffreq"), facts.get("halfspan")))
@@ -75,6 +75,8 @@ def no_iteration_reason(params, records):
                 f"threshold {fmt(init.get('nsigmathreshold'))} Jy (nsigma = "
                 f"{params.get('nsigma')} x the robust rms {fmt(init.get('madrms'))}): "
                 f"lower nsigma")
+    if stop == 7 and params.get("usemask") == "auto-multithresh":
+        return "the automask found nothing above its thresholds"
     if stop == 7:
         return (f"the mask is empty (usemask = {params.get('usemask')!r}, mask = "
                 f"{params.get('mask')!r}): check the mask against the image")
@@ -83,15 +85,16 @@ def no_iteration_reason(params, records):
     return f"tclean stopped: {iteration.STOP_REASONS.get(stop, stop)}"
 
 
-def divergence(records):
+def divergence(params, records):
     """tclean's own divergence stops, and the peak residual (without mask) of the last
     cycle GROWTH times the lowest of the cycles before it."""
+    advice = (f"lower gain ({params.get('gain')}) or raise cyclefactor "
+              f"({params.get('cyclefactor')}), or use a mask")
     out = []
     if records and records[-1]["stopcode"] in DIVERGED:
         out.append(f"the minor cycle diverged: tclean stopped at major cycle "
                    f"{records[-1]['cycle']}: {iteration.STOP_REASONS[records[-1]['stopcode']]} "
-                   f"(peak residuals {peak_list(records)}): lower gain or cyclefactor > 1, "
-                   f"or use a mask")
+                   f"(peak residuals {peak_list(records)}): {advice}")
     peaks = [(r["cycle"], unmasked_peak(r)) for r in records]
     peaks = [(c, p) for c, p in peaks if p is not None]
     if len(peaks) < 2 or out:
@@ -101,7 +104,7 @@ def divergence(records):
     if low > 0 and last > GROWTH * low:
         out.append(f"the peak residual grew: {fmt(last)} Jy/beam at major cycle {last_cycle}, "
                    f"{last / low:.3g} times the lowest, {fmt(low)} at cycle {low_cycle}: the "
-                   f"minor cycle may be diverging; lower gain or cyclefactor > 1, or use a mask")
+                   f"minor cycle may be diverging; {advice}")
     return out
 
 
