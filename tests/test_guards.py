@@ -130,8 +130,8 @@ def test_cycles_with_an_empty_automask_where_a_minor_cycle_was_due_are_named():
     records = [record(0, 0, 10, 1.0, masksum=50.0), record(1, 0, 10, 0.5, masksum=0.0),
                record(2, -2, 10, 0.5, masksum=0.0)]
     assert guards.empty_automask(params, records) == [
-        "the automask came out empty at major cycle(s) 1, 2 (products/minor<c>/ctb80.mask "
-        "has no pixel): nothing was cleaned there; lower sidelobethreshold (2.0) or "
+        "the automask came out empty at major cycle(s) 1, 2 (no pixel in the mask tclean's "
+        "updateMask made): nothing was cleaned there; lower sidelobethreshold (2.0) or "
         "noisethreshold (4.25)"]
 
 

@@ -89,9 +89,9 @@ def test_an_automask_no_source_reaches_is_named_empty(session_dir, sim_ms):
     assert summary["warnings"] == [
         "nothing was cleaned: the model is empty (0 iterations; the automask found nothing "
         "above its thresholds)",
-        "the automask came out empty at major cycle(s) 0 (products/minor<c>/ctb80.mask has no "
-        "pixel): nothing was cleaned there; lower sidelobethreshold (50.0) or noisethreshold "
-        "(50.0)"]
+        "the automask came out empty at major cycle(s) 0 (no pixel in the mask tclean's "
+        "updateMask made): nothing was cleaned there; lower sidelobethreshold (50.0) or "
+        "noisethreshold (50.0)"]
 
 
 def test_model_flux_outside_the_mask_is_measured_on_the_images(tmp_path):

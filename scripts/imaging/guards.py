@@ -25,11 +25,14 @@ DIVERGED = (5, 6)          # tclean's stop codes: peak residual up > 3 times (it
 GROWTH = 1.5               # a last peak residual this many times the lowest is a warning
 OUTSIDE_FRACTION = 1e-3    # model flux outside the mask, as a fraction of all of it
 # Taylor terms: the model's term k multiplies ((f - reffreq) / reffreq)^k, which over the
-# selected data reaches at most (b/2)^k, b the fractional bandwidth (image's band / reffreq).
-# A term's coefficient is therefore measured with an error of about
-# (sigma_I / I) / (b/2)^k: for the spectral index (k = 1) of a source 20 times the noise
-# (sigma_I / I = 0.05) that error is 1, i.e. no information, when (b/2) = 0.05.  Below
-# LEVERAGE the highest term says nothing even for bright sources.
+# selected data reaches at most (b/2)^k, b/2 the farthest selected frequency from reffreq
+# over reffreq (b the fractional bandwidth when reffreq is the band's middle).  CASA's MFS
+# image spans reffreq +- that distance: its spectral increment is twice it (with
+# reffreq='' the middle of the band and the band's width), so image_facts reads it there.
+# A term's coefficient is measured with an error of at least (sigma_I / I) / (b/2)^k
+# relative to tt0: for the spectral index (k = 1, tt1 = alpha tt0) of a source 20 times the
+# noise (sigma_I / I = 0.05) that error is 1, i.e. no information, when b/2 = 0.05.  Below
+# LEVERAGE the highest term says nothing even of sources 20 times the noise.
 LEVERAGE = 0.05
 TERM_NAMES = {1: "spectral index", 2: "spectral curvature"}
 
@@ -118,9 +121,8 @@ def empty_automask(params, records):
              and (last_init(r) or {}).get("masksum") == 0]
     if not empty:
         return []
-    name = os.path.basename(params.get("imagename", "<imagename>"))
     return [f"the automask came out empty at major cycle(s) {', '.join(map(str, empty))} "
-            f"(products/minor<c>/{name}.mask has no pixel): nothing was cleaned there; "
+            f"(no pixel in the mask tclean's updateMask made): nothing was cleaned there; "
             f"lower sidelobethreshold ({params.get('sidelobethreshold')}) or noisethreshold "
             f"({params.get('noisethreshold')})"]
 
