@@ -42,7 +42,8 @@ cfs: setup
 	$(PY) -m dagengine dag/cfs.dag
 
 ## run: the whole imaging DAG (CF cache included) on this machine, without HTCondor;
-## simulates the default MS first only when vis is that MS and it does not exist yet
+## simulates the default MS first only when vis is that MS and it does not exist yet;
+## ends with the run's warnings (an empty model, divergence, ...: make status shows them too)
 run: setup
 	@if $(PY) -c 'import os, sys; from imaging import parameters as p; \
 	    vis = p.read_assignments(p.DEFAULT_FILE).get("vis", ""); \
@@ -50,6 +51,7 @@ run: setup
 	then $(MAKE) --no-print-directory data; fi
 	scripts/runjob prepareRun.py --before-dag
 	$(PY) -m dagengine dag/condor_imaging.dag
+	@$(PY) -m tools.status --warnings
 
 ## status: where this run stands (locally or on the pool): stage, major cycle,
 ## jobs done/running/failed, peak residual per cycle, elapsed time

@@ -6,13 +6,16 @@ Takes the residual of the last major cycle and the model that made it,
 restores them with the PSF's beam (every Taylor term, alpha and alpha.error
 for mtmfs, pbcor images when pbcor=True) and writes products/final with a
 summary of the run (summary.json, summary.txt) and a plot of the peak
-residual against major cycle (peak_residual.png).
+residual against major cycle (peak_residual.png).  The summary ends with the
+guards' warnings (imaging/guards.py: an empty model, divergence, an empty
+automask, model flux outside the mask, Taylor terms on too narrow a band),
+which are printed too: the images are made all the same.
 """
 import os
 import sys
 
 import dagutils
-from imaging import plots, products, synthesis
+from imaging import guards, plots, products, synthesis
 
 
 def main():
@@ -25,31 +28,23 @@ def main():
         image = products.image_base(work, params)
         products.assemble_cycle(params, last, image)
         synthesis.restore(params, image)
-        run = summary(last, params)
+        records = [products.read_record(c, params) for c in range(last + 1)]
+        run = summary(last, records)
+        run["warnings"] = guards.warnings(params, records, guards.image_facts(params, image))
         write_summary(work, run)
         title = f"{params['imagename']}: peak residual per major cycle"
         plots.plot_peak_residuals(run["cycles"], os.path.join(work, "peak_residual.png"),
-                                  threshold_jy(params), title)
+                                  guards.threshold_jy(params) or None, title)
     print(f"restore: wrote {final}")
+    for line in run["warnings"]:
+        print(f"warning: {line}")
 
 
-def summary(last, params):
-    records = [products.read_record(c, params) for c in range(last + 1)]
+def summary(last, records):
     return {"majorcycles": last, "iterdone": records[-1]["iterdone"],
             "stopcode": records[-1]["stopcode"], "stopreason": records[-1]["stopreason"],
             "cycles": [{"cycle": r["cycle"], "peakresidual": r["peakresidual"],
                         "iterdone": r["iterdone"]} for r in records]}
-
-
-def threshold_jy(params):
-    """tclean's threshold in Jy (a number is Jy; '10mJy', '0.01Jy' are quantities)."""
-    value = params["threshold"]
-    if not value or isinstance(value, (int, float)):
-        return float(value or 0) or None
-    from imaging import casaenv  # noqa: F401
-    from casatools import quanta
-    qa = quanta()
-    return qa.convert(qa.quantity(value), "Jy")["value"] or None
 
 
 def write_summary(folder, s):
@@ -60,6 +55,8 @@ def write_summary(folder, s):
              "", "cycle  peak residual before its minor cycle  iterations done after it"]
     lines += [f"{c['cycle']:5d}  {c['peakresidual'] if c['peakresidual'] is not None else '-':>36}"
               f"  {c['iterdone']:>24}" for c in s["cycles"]]
+    if s.get("warnings"):
+        lines += [""] + [f"warning: {w}" for w in s["warnings"]]
     with open(os.path.join(folder, "summary.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
 

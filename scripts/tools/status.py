@@ -1,11 +1,13 @@
 """make status: where a run stands, locally (make run) or on the pool (make submit).
 
-    status.py [RUNDIR]
+    status.py [--warnings] [RUNDIR]
 
 Prints the run's state, its stage and major cycle, its nodes (done, running,
 idle, held, failed, retried), the peak residual of each major cycle so far
 and the elapsed time; for a failed run, each failed node and the log that
-says why.  Reads the run directory only (see progress.py).
+says why; for a finished run, last, the guards' warnings (imaging/guards.py,
+from products/final/summary.json).  With --warnings only those warnings (the
+end of `make run`).  Reads the run directory only (see progress.py).
 """
 import datetime
 import os
@@ -16,8 +18,13 @@ from tools import progress
 from tools.progress import JobState, RunState
 
 
-def main(rundir="."):
+def main(*args):
+    only_warnings = "--warnings" in args
+    rundir = ([a for a in args if a != "--warnings"] or ["."])[0]
     os.chdir(rundir)
+    if only_warnings:
+        print_warnings()
+        return
     state, detail = progress.run_state()
     print(f"run:     {os.getcwd()}")
     print(f"state:   {state}" + (f" ({detail})" if detail else ""))
@@ -40,6 +47,8 @@ def main(rundir="."):
     if state == RunState.FAILED:
         for node, log in progress.failed_nodes():
             print(f"failed:  {node}" + (f": see {log}" if log else " (sub-DAG; see its nodes)"))
+    if state == RunState.FINISHED:
+        print_warnings()
 
 
 def job_counts(nodes):
@@ -59,6 +68,14 @@ def print_cycles(records):
     for r in records:
         peak = f"{r['peakresidual']:.6g}" if r["peakresidual"] is not None else "-"
         print(f"{r['cycle']:5d}  {peak:>23}  {r['iterdone']:>15}")
+
+
+def print_warnings():
+    """The guards' warnings of a finished run, one `warning: ...` line each (none for
+    a summary written before the guards existed)."""
+    summary = products.read_json(progress.summary_path()) or {}
+    for line in summary.get("warnings", []):
+        print(f"warning: {line}")
 
 
 if __name__ == "__main__":
