@@ -68,6 +68,16 @@ def restore_inputs(params):
     return [products.stage_dir("cycle", last), *record_files(last)] + earlier_cycles(params, last)
 
 
+def prediction_inputs(params, part, subms):
+    """savemodel: what the gridding of the last cycle reads (the final model), and the
+    records that say which cycle was the last."""
+    last = products.last_cycle()
+    if last is None:      # predictModel.py says why
+        return []
+    return gridding_inputs(params, part, subms, last) + [
+        path for k in range(last + 1) for path in record_files(k)]
+
+
 def earlier_cycles(params, cycle):
     """The records of the cycles before `cycle` and the model and mask of the last one."""
     paths = [path for k in range(cycle) for path in record_files(k)]
@@ -129,3 +139,12 @@ def minor_cycle_outputs(params, cycle):
 
 def restore_outputs(params):
     return [products.stage_dir("final")]
+
+
+def prediction_outputs(params, part, subms):
+    return [products.part_dir("model", part)]
+
+
+def model_column_outputs(params):
+    """The record of the write (and MODEL_DATA of the MS, written in place)."""
+    return [products.stage_dir("savemodel")]
