@@ -27,12 +27,13 @@ def main():
         print(f"saveModel: {final} exists: MODEL_DATA of {params['vis']} was written with "
               "this model; kept")
         return
-    identity.require_ms(params)
     parts = predicted_parts(params)
     with products.building(final, params, "deconvolution") as work:
         start = time.perf_counter()
         try:
-            rows = modelcolumn.write(params["vis"], parts)
+            with modelcolumn.locked(params["vis"]) as tb:
+                identity.require_ms(params)
+                rows = modelcolumn.write(tb, parts)
         except modelcolumn.MSLocked as e:
             sys.exit(f"saveModel: {e}")
         record = {"vis": params["vis"], "column": modelcolumn.MODEL, "rows": rows,

@@ -49,7 +49,7 @@ def copy_for_prediction(subms, copy):
             tb.putcolkeywords(MODEL, {})
         for group in dd_groups(tb):
             with contextlib.closing(group):
-                for start, n, shape in chunks(group, MODEL):
+                for start, n, shape in chunks(group, "DATA"):   # (a new column has no shapes yet)
                     group.putcol(MODEL, nan_cube(shape, n), start, n)
 
 
@@ -62,28 +62,30 @@ def keep_model_table(copy, path):
 
 
 # ---------------------------------------------------------------- into the MS
-def write(vis, parts):
-    """Write MODEL_DATA of the MS from the products of its sub-MSes: [(time bounds,
-    model table)].  Returns the rows written.  On failure the MS is as it was."""
-    with locked(vis) as tb:
-        recover(tb)
-        had = MODEL in tb.colnames()
-        try:
-            start_new_column(tb, had, parts[0][1])
-            rows = sum(merge_part(tb, bounds, table) for bounds, table in parts)
-        except BaseException:
-            if NEW in tb.colnames():
-                tb.removecols([NEW])
-            raise
-        swap(tb, had)
-        tb.flush()
+def write(tb, parts):
+    """Write MODEL_DATA of the MS open in `tb` (locked) from the products of its
+    sub-MSes: [(time bounds, model table)].  Returns the rows written.  On failure the
+    MS is as it was."""
+    recover(tb)
+    had = MODEL in tb.colnames()
+    try:
+        start_new_column(tb, had, parts[0][1])
+        rows = sum(merge_part(tb, bounds, table) for bounds, table in parts)
+    except BaseException:
+        if NEW in tb.colnames():
+            tb.removecols([NEW])
+        raise
+    swap(tb, had)
+    tb.flush()
     return rows
 
 
 @contextlib.contextmanager
 def locked(vis):
     """The MS open for writing under its own lock (casacore's, in table.lock), held until
-    the end; MSLocked if another process holds it."""
+    the end; MSLocked at once if another process holds it (or a read lock: a CASA
+    session reading the MS).  Take it before reading the MS: a reader in another process
+    would wait for the holder, this process reads through the same locked table."""
     tb = table_tool()
     try:
         tb.open(vis, nomodify=False, lockoptions={"option": "permanent"})
