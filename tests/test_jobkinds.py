@@ -151,7 +151,7 @@ MODEL1 = ["products/minor1/img.model.tt0", "products/minor1/img.model.tt1", "pro
      ["products/coordsys.pickle", "products/partitions.json", "products/weights",
       "products/minor0/predict", "products/minor0/identity.json",
       "products/parts/psf/n2/img.weight.tt0", "products/parts/psf/n2/img.weight.tt1",
-      *MINOR0, *MINOR1]),
+      "products/minor0/record.json", *MINOR1]),
 ])
 def test_staging_lists(fake_run, script, args, params, paths):
     assert transfer.inputs(script, args, params) == paths

@@ -93,24 +93,33 @@ def copy_of(ms, where):
     return where
 
 
-@pytest.mark.casa
-def test_model_data_equals_tcleans_row_for_row_and_the_rest_of_the_ms_is_unchanged(
-        session_dir, prepared_ms):
-    before = content(prepared_ms)
-    ours = copy_of(prepared_ms, session_dir / "savemodel_dag.ms")
+@pytest.fixture(scope="module")
+def tclean_model(session_dir, prepared_ms):
+    """tclean with the runs' parameters (savemodel included) on its own copy of the MS."""
     theirs = copy_of(prepared_ms, session_dir / "savemodel_tclean.ms")
-    rundir = new_run(session_dir / "savemodel", {
-        "vis": str(ours), **SMALL, "maxsubmssize": partitioning.size_for(3, ours)})
-    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
+    rundir = new_run(session_dir / "savemodel_params", {"vis": str(theirs), **SMALL})
     ref = session_dir / "savemodel_tclean" / "ref"
     ref.parent.mkdir()
     run([PYTHON, "-m", "tools.tcleanReference", rundir / "params" / "imaging.py", theirs, ref],
         cwd=ref.parent)
+    return model_data(theirs)
 
-    mine, tcleans = model_data(ours), model_data(theirs)
-    assert mine.shape == tcleans.shape
-    largest = np.abs(tcleans).max()
-    assert np.abs(mine - tcleans).max() <= 1e-5 * largest
+
+@pytest.mark.casa
+@pytest.mark.parametrize("sharedfs", [True, False])
+def test_model_data_equals_tcleans_row_for_row_and_the_rest_of_the_ms_is_unchanged(
+        session_dir, prepared_ms, tclean_model, sharedfs):
+    before = content(prepared_ms)
+    ours = copy_of(prepared_ms, session_dir / f"savemodel_dag_{sharedfs}.ms")
+    rundir = new_run(session_dir / f"savemodel_{sharedfs}", {
+        "vis": str(ours), **SMALL, "sharedfs": sharedfs,
+        "maxsubmssize": partitioning.size_for(3, ours)})
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
+
+    mine = model_data(ours)
+    assert mine.shape == tclean_model.shape
+    largest = np.abs(tclean_model).max()
+    assert np.abs(mine - tclean_model).max() <= 1e-5 * largest
     assert largest > 1.0                       # a model, not CASA's initial 1 alone
     assert_same_content(ours, (before[0] + [MODEL], before[1]))   # the one column added
     assert len(json.loads((rundir / "products" / "partitions.json").read_text())["parts"]) == 3

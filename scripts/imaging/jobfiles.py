@@ -74,8 +74,9 @@ def prediction_inputs(params, part, subms):
     last = products.last_cycle()
     if last is None:      # predictModel.py says why
         return []
-    return gridding_inputs(params, part, subms, last) + [
+    paths = gridding_inputs(params, part, subms, last) + [
         path for k in range(last + 1) for path in record_files(k)]
+    return list(dict.fromkeys(paths))         # (each sent once)
 
 
 def earlier_cycles(params, cycle):
