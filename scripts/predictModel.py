@@ -2,10 +2,12 @@
 
     predictModel.py PART SUBMS
 
-Once the major cycles have stopped, predicts the final model (the one that made the
-last residual: products/minor<last-1>/predict, divided by the weight as tclean
-predicts it; none if the run stopped in its first cycle) into MODEL_DATA of a
-scratch copy of the sub-MS, as tclean's last major cycle writes it
+Once the major cycles have stopped, predicts the model tclean's savemodel leaves (as a
+rule the final one, which made the last residual: products/minor<last-1>/predict,
+divided by the weight as tclean predicts it; the one of an earlier major cycle, or
+none, when tclean's last major cycle was not foreseen as the last, e.g. a stop by
+nmajor: modelcolumn.predicted_cycle) into MODEL_DATA of a scratch copy of the
+sub-MS, as tclean's major cycle writes it
 (synthesis.save_model_column), and keeps that column and the rows' keys as
 products/parts/model/PART/model.table (imaging/modelcolumn.py).  The sub-MS is only
 read: later runs grid it again.  saveModel.py writes the MS from these products.
@@ -31,30 +33,35 @@ def main(part, subms):
     allImagers.check_cfcache(params)
     products.read_plan(params=params)
     setup = {"density": allImagers.check_density(params), "csys": products.read_coordsys(params)}
-    model, weight = final_model(params, part)
+    cycle = saved_cycle(params)
+    model = None
+    if cycle:
+        identity.require(products.minor_dir(cycle - 1), params, "deconvolution")
+        model = products.image_base(os.path.join(products.minor_dir(cycle - 1), "predict"), params)
+    weight = products.image_base(products.part_dir("psf", part), params) \
+        if params["gridder"] in parameters.CF_GRIDDERS else None
     with products.building(final, params, "deconvolution") as work:
-        predict(params, subms, work, model, weight, setup)
-    print(f"predictModel: wrote {final}")
+        predict(params, subms, work, model, weight, setup, cycle is not None)
+    print(f"predictModel: wrote {final}"
+          + (f" (the prediction of major cycle {cycle})" if cycle is not None else
+             ": nothing predicted (tclean writes no model when its last major cycle was not "
+             "foreseen as the last, e.g. stopped by nmajor)"))
 
 
-def final_model(params, part):
-    """The model image set to predict (None: the run stopped before any minor cycle) and,
-    for the AW gridders, the sub-MS's weight (as the gridding jobs are given it)."""
+def saved_cycle(params):
+    """The major cycle whose prediction tclean leaves in MODEL_DATA (modelcolumn.py); its
+    model is the minor cycle's before it (none for cycle 0)."""
     last = products.last_cycle(params)
     if last is None:
         sys.exit("predictModel: the major cycles have not stopped yet "
                  "(see products/minor*/record.json)")
-    model = None
-    if last > 0:
-        identity.require(products.minor_dir(last - 1), params, "deconvolution")
-        model = products.image_base(os.path.join(products.minor_dir(last - 1), "predict"), params)
-    weight = products.image_base(products.part_dir("psf", part), params) \
-        if params["gridder"] in parameters.CF_GRIDDERS else None
-    return model, weight
+    records = [products.read_record(k, params) for k in range(last + 1)]
+    return modelcolumn.predicted_cycle(params, records)
 
 
-def predict(params, subms, work, model, weight, setup):
-    """Predict into a scratch copy of the sub-MS; keep only the model column."""
+def predict(params, subms, work, model, weight, setup, saves=True):
+    """Predict into a scratch copy of the sub-MS; keep only the model column (all NaN,
+    written nowhere, when tclean saves no prediction: not `saves`)."""
     scratch = os.path.join(work, "scratch")
     image = products.image_base(scratch, params)
     os.makedirs(scratch)
@@ -66,7 +73,8 @@ def predict(params, subms, work, model, weight, setup):
             products.copy_images(model, image, ["model"])
         if weight:    # only read
             products.link_images(weight, image, ["weight"])
-        synthesis.save_model_column(params, copy, image, **setup)
+        if saves:
+            synthesis.save_model_column(params, copy, image, **setup)
         modelcolumn.keep_model_table(copy, os.path.join(work, modelcolumn.MODEL_TABLE))
     finally:
         shutil.rmtree(scratch)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from helpers import PYTHON, STANDARD, inject, new_run, run
-from imaging import parameters, partitioning
+from imaging import modelcolumn, parameters, partitioning
 
 SMALL = {**STANDARD, "imsize": [128, 128], "niter": 200, "cycleniter": 50,
          "savemodel": "modelcolumn", "spw": "0~2"}
@@ -170,6 +170,40 @@ def spw_rows(ms, dd):
         return tb.getcol("DATA_DESC_ID") == dd
     finally:
         tb.close()
+
+
+@pytest.mark.casa
+def test_a_run_stopped_by_nmajor_leaves_what_tclean_leaves(session_dir, sim_ms):
+    """tclean writes MODEL_DATA only in a major cycle its iteration control foresaw as the
+    last; nmajor's stop is not foreseen, so its MODEL_DATA holds the first (calcres) cycle's
+    prediction, of no model: zeros.  The DAG leaves the same."""
+    params = {**SMALL, "spw": "", "nmajor": 1}
+    ours = copy_of(sim_ms, session_dir / "savemodel_nmajor_dag.ms")
+    theirs = copy_of(sim_ms, session_dir / "savemodel_nmajor_tclean.ms")
+    rundir = new_run(session_dir / "savemodel_nmajor", {
+        "vis": str(ours), **params, "maxsubmssize": partitioning.size_for(2, ours)})
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
+    ref = session_dir / "savemodel_nmajor_tclean" / "ref"
+    ref.parent.mkdir()
+    run([PYTHON, "-m", "tools.tcleanReference", rundir / "params" / "imaging.py", theirs, ref],
+        cwd=ref.parent)
+    assert json.loads(open(f"{ref}.summary.json").read())["stopcode"] == 9
+    assert np.array_equal(model_data(ours), model_data(theirs))
+
+
+@pytest.mark.parametrize("flags, params, cycle", [
+    ([{"0": False, "1": False}, {"2": True}, {}], {}, 2),     # foreseen: the final model
+    ([{"0": True, "1": False}, {}], {}, 0),                   # nmajor = 1: the calcres cycle's
+    ([{"0": False, "1": True}, {"2": False}, {}], {}, 1),     # an earlier foreseen cycle's
+    ([{"0": False, "1": False}, {}], {}, None),               # none: nothing written
+    ([{"0": False, "1": False}, {}], {"usemask": "auto-multithresh"}, 1),  # predicted after
+    ([{"0": False, "1": False}, {}], {"nsigma": 3.0}, 1),
+])
+@pytest.mark.fast
+def test_the_major_cycle_whose_prediction_tclean_leaves(flags, params, cycle):
+    records = [{"lastcycle": f} for f in flags]
+    assert modelcolumn.predicted_cycle(params, records) == cycle
+    assert modelcolumn.predicted_cycle(params, [{}, {}]) == 1          # records without flags
 
 
 @pytest.mark.fast

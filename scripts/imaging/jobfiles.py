@@ -9,7 +9,7 @@ job publishes, each complete or absent.
 """
 import os
 
-from imaging import cfcache, identity, parameters, products
+from imaging import cfcache, identity, modelcolumn, parameters, products
 from imaging.modes import CFStep, DensityStep
 
 
@@ -74,7 +74,9 @@ def prediction_inputs(params, part, subms):
     last = products.last_cycle()
     if last is None:      # predictModel.py says why
         return []
-    paths = gridding_inputs(params, part, subms, last) + [
+    records = [products.read_record(k) for k in range(last + 1)]
+    cycle = modelcolumn.predicted_cycle(params, records) or 0
+    paths = gridding_inputs(params, part, subms, cycle) + [
         path for k in range(last + 1) for path in record_files(k)]
     return list(dict.fromkeys(paths))         # (each sent once)
 

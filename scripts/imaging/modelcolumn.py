@@ -29,6 +29,26 @@ CHUNK_BYTES = 64 * 2**20              # MODEL_DATA read and written in chunks of
 CROSS_HANDS = {6, 7, 10, 11}          # Stokes RL, LR, XY, YX: CASA initializes them to 0
 
 
+def predicted_cycle(params, records):
+    """The major cycle whose prediction tclean's savemodel leaves in MODEL_DATA, from the
+    minor cycles' records (the last one's is the run's last cycle): the last major cycle
+    tclean called its last before running it (tclean writes the MS in those only; a run
+    stopped by a rule that check does not foresee, such as nmajor, keeps an earlier
+    cycle's prediction, or none: None); the final one when tclean predicts once after
+    its major cycles (automasking, nsigma, interactive) or for records without the flags."""
+    last = len(records) - 1
+    if predicts_after(params) or any("lastcycle" not in r for r in records):
+        return last
+    flags = {int(c): saved for r in records for c, saved in r["lastcycle"].items()}
+    return max((c for c, saved in flags.items() if saved and c <= last), default=None)
+
+
+def predicts_after(params):
+    """Whether tclean saves the model once after its major cycles (task_tclean.py)."""
+    return (params.get("usemask") == "auto-multithresh" or params.get("nsigma", 0) > 0
+            or bool(params.get("interactive")))
+
+
 class MSLocked(RuntimeError):
     """Another process holds the MS's lock; the message names the MS."""
 

@@ -14,6 +14,7 @@ from casatasks.private.imagerhelpers.input_parameters import ImagerParameters  #
 from imaging.casa import opened, using
 from imaging.cfcache import cf_names
 from imaging.products import image_paths
+from imaging.modelcolumn import predicts_after
 from imaging.timing import casa_work
 from casatools import (image, iterbotsink, synthesisdeconvolver, synthesisimager,
                        synthesisnormalizer)
@@ -177,7 +178,7 @@ def save_model_column(params, msname, partname, **setup):
     automasking, nsigma or interactive tclean saves nothing in its major cycles; it
     predicts the model once after them (task_tclean.py: predictModel), every selected row."""
     with using(open_imager(params, msname, partname, savemodel="modelcolumn", **setup)) as si:
-        if params["usemask"] == "auto-multithresh" or params["nsigma"] > 0 or params["interactive"]:
+        if predicts_after(params):
             si.predictmodel()
         else:
             si.executemajorcycle(controls={"lastcycle": True})
