@@ -6,8 +6,8 @@ through the DAG against monolithic tclean with the same parameters on a separate
 of the same MS, read back with CASA's table tool.  The MS is prepared so that every
 case of tclean's writing is met: it has no MODEL_DATA (tclean adds the column, with 1
 in the parallel hands of every row), the selection leaves one SPW out (its rows keep
-that 1), and one integration is wholly flagged in one SPW (tclean's major cycle skips
-it: it keeps that 1 too).
+that 1), one integration is wholly flagged in one SPW (tclean's major cycle skips it:
+it keeps that 1 too), and it holds a virtual model (setjy's), which tclean removes.
 """
 import json
 import shutil
@@ -71,7 +71,9 @@ def assert_same_content(ms, before):
 
 @pytest.fixture(scope="module")
 def prepared_ms(session_dir, sim_ms):
-    """The session's MS without MODEL_DATA, and with one integration of SPW 1 flagged."""
+    """The session's MS without MODEL_DATA, with one integration of SPW 1 flagged, and a
+    virtual model (setjy's, in the SOURCE table's keywords), which tclean removes."""
+    from casatasks import setjy
     ms = session_dir / "savemodel.ms"
     shutil.copytree(sim_ms, ms)
     tb = table(ms, nomodify=False)
@@ -85,7 +87,17 @@ def prepared_ms(session_dir, sim_ms):
         tb.putcol("FLAG_ROW", tb.getcol("FLAG_ROW") | flagged)
     finally:
         tb.close()
+    setjy(vis=str(ms), field="0", standard="manual", fluxdensity=[2.0, 0, 0, 0], usescratch=False)
+    assert virtual_model_keys(ms)
     return ms
+
+
+def virtual_model_keys(ms):
+    tb = table(ms / "SOURCE")
+    try:
+        return sorted(k for k in tb.getkeywords() if "model" in k)
+    finally:
+        tb.close()
 
 
 def copy_of(ms, where):
@@ -102,6 +114,7 @@ def tclean_model(session_dir, prepared_ms):
     ref.parent.mkdir()
     run([PYTHON, "-m", "tools.tcleanReference", rundir / "params" / "imaging.py", theirs, ref],
         cwd=ref.parent)
+    assert virtual_model_keys(theirs) == []          # removed by tclean
     return model_data(theirs)
 
 
@@ -122,6 +135,7 @@ def test_model_data_equals_tcleans_row_for_row_and_the_rest_of_the_ms_is_unchang
     assert np.abs(mine - tclean_model).max() <= 1e-5 * largest
     assert largest > 1.0                       # a model, not CASA's initial 1 alone
     assert_same_content(ours, (before[0] + [MODEL], before[1]))   # the one column added
+    assert virtual_model_keys(ours) == []            # the virtual model removed, as tclean does
     assert len(json.loads((rundir / "products" / "partitions.json").read_text())["parts"]) == 3
 
 

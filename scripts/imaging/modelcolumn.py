@@ -10,7 +10,9 @@ MS's own value there.  The sub-MS itself is never written.
 
 In the MS (saveModel.py, one job): under the MS's own table lock, the new values go
 into a column of their own (NEW) beside MODEL_DATA, then the columns are swapped by
-renaming.  A failure before the swap removes NEW again, so the MS is as it was.
+renaming, and a virtual model the MS holds is removed, as tclean removes it.  A failure
+before the swap removes NEW again (and puts the virtual model back), so the MS is as
+it was.
 casatools is imported only by the functions that open a table.
 """
 import contextlib
@@ -95,9 +97,46 @@ def write(tb, parts):
         if NEW in tb.colnames():
             tb.removecols([NEW])
         raise
-    swap(tb, had)
+    with virtual_model_cleared(tb):
+        swap(tb, had)
     tb.flush()
     return rows
+
+
+@contextlib.contextmanager
+def virtual_model_cleared(tb):
+    """The MS's virtual model removed, as tclean removes it when it writes MODEL_DATA
+    (VisModelData::clearModel): CASA reads a field's virtual model before its
+    MODEL_DATA.  It is the keywords definedmodel_field_<id> of the main and SOURCE
+    tables and the keys they name; put back if the block fails."""
+    removed = []
+    source = os.path.join(tb.name(), "SOURCE")
+    others = [table_tool()] if os.path.isfile(os.path.join(source, "table.dat")) else []
+    try:
+        for other in others:
+            other.open(source, nomodify=False)
+        for t in [tb, *others]:
+            removed.append((t, remove_model_keywords(t)))
+        yield
+    except BaseException:
+        for t, keywords in removed:
+            for name, value in keywords.items():
+                t.putkeyword(name, value)
+        raise
+    finally:
+        for other in others:
+            other.close()
+
+
+def remove_model_keywords(tb):
+    """Remove a table's virtual-model keywords; return them (name -> value)."""
+    keywords = tb.getkeywords()
+    names = [k for k in keywords if k.startswith("definedmodel_field_")]
+    names += sorted({keywords[k] for k in names if isinstance(keywords[k], str)
+                     and keywords[k] in keywords})
+    for name in names:
+        tb.removekeyword(name)
+    return {name: keywords[name] for name in names}
 
 
 @contextlib.contextmanager
