@@ -117,6 +117,20 @@ def cycle_subdag(plan, cycle, transfer=False):
     return "\n".join(lines)
 
 
+def model_column_dag(plan, transfer=False):
+    """Text of products/modelColumn.dag (savemodel = 'modelcolumn'): the final model
+    predicted per sub-MS, then written into the MS by one job."""
+    lines = ["# Written by scripts/saveModelDag.py: savemodel = 'modelcolumn'.",
+             f"# The final model predicted per sub-MS, then written into MODEL_DATA of {plan['vis']}.",
+             ""]
+    predict = [f"predictModel_{p['part']}" for p in plan["parts"]]
+    for node, p in zip(predict, plan["parts"]):
+        lines += job_node("predictModel", node, transfer, part=p["part"], subms=p["subms"])
+    lines += [*job_node("saveModel", "saveModel", transfer),
+              f"PARENT {' '.join(predict)} CHILD saveModel", ""]
+    return "\n".join(lines)
+
+
 def cycle_batch(first, params):
     """The major cycles of the batch starting at `first`: majorcyclebatch of them,
     none past nmajor (when set)."""

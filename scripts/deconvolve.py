@@ -44,8 +44,8 @@ def deconvolve(params, cycle, image):
     """Set up the image set, replay earlier cycles, run this one; return its record
     and, with automasking, the automask state for the next cycle (automask.py)."""
     products.assemble_cycle(params, cycle, image)
-    if params["niter"] == 0:
-        return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0,
+    if params["niter"] == 0:   # (tclean without an iteration bot: its one major cycle is the last)
+        return {"cycle": cycle, "stopcode": -1, "calls": [], "iterdone": 0, "lastcycle": {"0": True},
                 "peakresidual": None, "stopreason": iteration.STOP_REASONS[-1]}, None
     with timing.timed("minor_cycle"), casa.using(synthesis.iteration_bot(params)) as bot, \
             casa.using(synthesis.open_deconvolver(params, image)) as sd:
@@ -56,8 +56,9 @@ def deconvolve(params, cycle, image):
         live = source = iteration.Live(sd)
         if automask.enabled(params):
             source = automask.Live(live, image, automask.read_state(mask_state_file(cycle)), cycle)
-        stop = iteration.drive(bot, source, cycle, nmajor)
-        record = summarize(cycle, stop, live.calls, bot.getiterationsummary())
+        lastcycles = {}
+        stop = iteration.drive(bot, source, cycle, nmajor, lastcycles)
+        record = summarize(cycle, stop, live.calls, bot.getiterationsummary(), lastcycles)
     # after the deconvolver is closed: the stop may put the mask of the last minor cycle back
     return record, (source.finish(stop) if source is not live else None)
 
@@ -67,10 +68,13 @@ def mask_state_file(cycle):
     return os.path.join(products.minor_dir(cycle - 1), automask.STATE_FILE) if cycle > 0 else None
 
 
-def summarize(cycle, stop, calls, summary):
+def summarize(cycle, stop, calls, summary, lastcycles):
+    """The cycle's record; `lastcycle`: for the major cycles whose check it made,
+    whether tclean would call each its last (savemodel writes the MS then)."""
     inits = [rec for kind, rec in calls if kind == iteration.Call.INIT]
     peak = iteration.from_json(inits[-1]).get("peakresidual") if inits else None
     return {"cycle": cycle, "stopcode": int(stop), "calls": calls,
+            "lastcycle": {str(k): bool(v) for k, v in lastcycles.items()},
             "iterdone": int(summary["iterdone"]), "peakresidual": to_float(peak),
             "stopreason": iteration.STOP_REASONS[int(stop)]}
 

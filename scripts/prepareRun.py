@@ -120,7 +120,8 @@ STAGE_PRODUCTS = {
     "partition": ("partitions.json", "subms", "transfer/subms"),
     "gridding": ("psf", "parts/psf", "startmodel", "cycle0",
                  "parts/cycle0", "weights", "parts/weights"),
-    "deconvolution": ("minor[0-9]*", "cycle[1-9]*", "parts/cycle[1-9]*", "majorCycles*"),
+    "deconvolution": ("minor[0-9]*", "cycle[1-9]*", "parts/cycle[1-9]*", "majorCycles*",
+                      "parts/model", "savemodel", "modelColumn.dag"),
     "restore": ("final",),
 }
 

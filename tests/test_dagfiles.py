@@ -98,6 +98,14 @@ def test_staged_dags_match_golden():
     assert dagutils.gridding_subdag(PLAN, density=True, transfer=True) == \
         (GOLDEN / "allImagers_staged.dag").read_text()
     assert dagutils.cycle_subdag(PLAN, 2, transfer=True) == (GOLDEN / "cycle2_staged.dag").read_text()
+    assert dagutils.model_column_dag(PLAN, transfer=True) == \
+        (GOLDEN / "modelColumn_staged.dag").read_text()
+
+
+def test_model_column_dag_matches_golden():
+    """savemodel = 'modelcolumn': a predictModel job per sub-MS, then the one saveModel
+    job that writes the MS (local: no staging even without a shared filesystem)."""
+    assert dagutils.model_column_dag(PLAN) == (GOLDEN / "modelColumn.dag").read_text()
 
 
 @pytest.mark.parametrize("htc, vars_, args", [
@@ -105,6 +113,10 @@ def test_staged_dags_match_golden():
     ("addImages.htc", {"JOB": "addImages", "cycle": "0"}, '"addImages.py 0"'),
     ("deconvolve.htc", {"JOB": "deconvolve_c3", "cycle": "3"}, '"deconvolve.py 3"'),
     ("restore.htc", {"JOB": "restore"}, '"restore.py"'),
+    ("predictModel.htc", {"JOB": "predictModel_n2", "part": "n2",
+                          "subms": "products/subms/big.n2.ms"},
+     '"predictModel.py n2 products/subms/big.n2.ms"'),
+    ("saveModel.htc", {"JOB": "saveModel"}, '"saveModel.py"'),
     ("makeCFs.htc", {"JOB": "CFfill_2", "mode": "fill", "part": "2"}, '"makeCFs.py fill 2"'),
     ("makeCFs.htc", {"JOB": "CFdry", "mode": "dry"}, '"makeCFs.py dry "'),
     ("weightDensity.htc", {"JOB": "weights_n2", "mode": "part", "part": "n2",
@@ -146,7 +158,8 @@ def test_no_retry_of_a_job_stopped_by_its_input():
     error exits with that code and is not tried again."""
     texts = [f.read_text() for f in (ROOT / "dag").glob("*.dag")] + [
         dagutils.gridding_subdag(PLAN, density=True, transfer=True, startmodel=True),
-        dagutils.cycle_subdag(PLAN, 1), dagutils.cf_fill_dag(3)]
+        dagutils.cycle_subdag(PLAN, 1), dagutils.cf_fill_dag(3),
+        dagutils.model_column_dag(PLAN, transfer=True)]
     retries = [l.split() for t in texts for l in t.splitlines() if l.startswith("RETRY")]
     assert len(retries) >= 12
     assert all(r[0:1] + r[3:] == ["RETRY", "UNLESS-EXIT", str(parameters.INPUT_EXIT)]
@@ -155,7 +168,8 @@ def test_no_retry_of_a_job_stopped_by_its_input():
 
 def test_top_level_dag_structure():
     """The static DAG: prepareRun -> (CFs, MSpartition) -> allImagers (cycle 0, written at
-    run time) -> addImages -> deconvolve -> majorCycles (written at run time) -> restore."""
+    run time) -> addImages -> deconvolve -> majorCycles (written at run time) -> restore,
+    and beside it modelColumn (written at run time, skipped with savemodel = 'none')."""
     lines = [l.split() for l in (ROOT / "dag" / "condor_imaging.dag").read_text().splitlines()
              if l.strip() and not l.startswith("#")]
     assert ["JOB", "MSpartition", "htc/MSpartition.htc"] in lines
@@ -168,6 +182,10 @@ def test_top_level_dag_structure():
     assert ["PARENT", "addImages", "CHILD", "deconvolve"] in lines
     assert ["PARENT", "deconvolve", "CHILD", "majorCycles"] in lines
     assert ["SUBDAG", "EXTERNAL", "majorCycles", products.MAJORCYCLES] in lines
-    assert ["PARENT", "majorCycles", "CHILD", "restore"] in lines
+    assert ["PARENT", "majorCycles", "CHILD", "restore", "modelColumn"] in lines
+    assert ["SUBDAG", "EXTERNAL", "modelColumn", products.MODELCOLUMN] in lines
+    assert ["SCRIPT", "DEBUG", "logs/modelColumn.pre.log", "ALL", "PRE", "modelColumn",
+            "scripts/runjob", "saveModelDag.py"] in lines
+    assert ["PRE_SKIP", "modelColumn", "99"] in lines
     assert ["SCRIPT", "DEBUG", "logs/prepareRun.pre.log", "ALL", "PRE", "prepareRun",
             "scripts/runjob", "prepareRun.py"] in lines

@@ -54,6 +54,8 @@ def test_submit_file_arguments_are_the_tables(htc_dir, kind):
     ("weightDensity", {"mode": "part", "part": "n2", "subms": "products/subms/x.n2.ms"}),
     ("allImagers", {"part": "n1", "subms": "products/subms/x.n1.ms", "cycle": "4"}),
     ("restore", {}),
+    ("predictModel", {"part": "n2", "subms": "products/subms/x.n2.ms"}),
+    ("saveModel", {}),
 ])
 def test_a_nodes_command_is_what_htcondor_expands(htc_dir, kind, values):
     """The staging scripts' copy of a job's command (jobkinds.command) is HTCondor's."""
@@ -76,13 +78,16 @@ def test_every_job_node_runs_the_kind_its_name_says():
 
 
 def test_local_kinds_and_sub_mses():
-    assert [k for k in jobkinds.NAMES if jobkinds.KINDS[k].local] == ["makeCFs", "MSpartition"]
+    assert [k for k in jobkinds.NAMES if jobkinds.KINDS[k].local] == \
+        ["makeCFs", "MSpartition", "saveModel"]
+    assert transfer.submit_lines("saveModel") == ["universe = local"]   # it writes the MS
     assert transfer.submit_lines("MSpartition") == ["universe = local"]
     assert "executable = scripts/remotejob" in transfer.submit_lines("deconvolve")
     assert transfer.job_subms("allImagers.py", ["n1", "s/x.n1.ms", "0"]) == "s/x.n1.ms"
     assert transfer.job_subms("weightDensity.py", ["part", "n2", "s/x.n2.ms"]) == "s/x.n2.ms"
     assert transfer.job_subms("weightDensity.py", ["sum"]) is None
     assert transfer.job_subms("addImages.py", ["0"]) is None
+    assert transfer.job_subms("predictModel.py", ["n2", "s/x.n2.ms"]) == "s/x.n2.ms"
 
 
 # ---------------------------------------------------------------- staging lists
@@ -157,6 +162,12 @@ MODEL1 = ["products/minor1/img.model.tt0", "products/minor1/img.model.tt1", "pro
       "products/psf"]),
     ("deconvolve.py", ["0"], STARTING,
      ["products/cycle0", "products/startmodel/img.model.tt0", "products/startmodel/img.model.tt1"]),
+    # savemodel: the model that made the last residual (cycle 1's: minor0), and the records
+    ("predictModel.py", ["n2", "products/subms/x.n2.ms"], WEIGHTED,
+     ["products/coordsys.pickle", "products/partitions.json", "products/weights",
+      "products/minor0/predict", "products/minor0/identity.json",
+      "products/parts/psf/n2/img.weight.tt0", "products/parts/psf/n2/img.weight.tt1",
+      "products/minor0/record.json", *MINOR1]),
 ])
 def test_staging_lists(fake_run, script, args, params, paths):
     assert transfer.inputs(script, args, params) == paths
@@ -165,6 +176,7 @@ def test_staging_lists(fake_run, script, args, params, paths):
 def test_restore_before_the_run_stopped_is_sent_nothing(fake_run):
     (fake_run / "products" / "minor1" / "record.json").write_text(json.dumps({"stopcode": 0}))
     assert transfer.inputs("restore.py", [], PARAMS) == []
+    assert transfer.inputs("predictModel.py", ["n1", "products/subms/x.n1.ms"], PARAMS) == []
 
 
 @pytest.mark.parametrize("kind, values, paths", [
@@ -182,6 +194,8 @@ def test_restore_before_the_run_stopped_is_sent_nothing(fake_run):
     ("addImages", {"cycle": "3"}, ["products/cycle3"]),
     ("deconvolve", {"cycle": "3"}, ["products/minor3"]),
     ("restore", {}, ["products/final"]),
+    ("predictModel", {"part": "n2", "subms": "s"}, ["products/parts/model/n2"]),
+    ("saveModel", {}, ["products/savemodel"]),
 ])
 def test_what_each_kind_writes(fake_run, kind, values, paths):
     """(The CF steps build in a folder beside the cache named by the run directory.)"""

@@ -35,7 +35,8 @@ from imaging import casa, parameters, startmodel
 
 STAGES = ("ms", "partition", "gridding", "deconvolution", "restore")
 HARMLESS = {"jobresources", "cfjobs", "parallel", "verbose", "majorcyclebatch",
-            "cfcache"}     # (the cache is checked by its own record, cfcache.shaping)
+            "cfcache",     # (the cache is checked by its own record, cfcache.shaping)
+            "savemodel"}   # (only whether the model column's stage runs: saveModelDag.py)
 PARTITION = {"maxsubmssize", "sharedfs", *parameters.SELECTION}
 DECONVOLUTION = {
     "niter", "gain", "threshold", "nsigma", "cycleniter", "cyclefactor", "minpsffraction",
@@ -43,7 +44,7 @@ DECONVOLUTION = {
     "sidelobethreshold", "noisethreshold", "lownoisethreshold", "negativethreshold",
     "smoothfactor", "minbeamfrac", "cutthreshold", "growiterations", "dogrowprune",
     "minpercentchange", "fastnoise", "scales", "smallscalebias", "fusedthreshold",
-    "largestscale", "restart", "calcres", "calcpsf", "savemodel"}
+    "largestscale", "restart", "calcres", "calcpsf"}
 RESTORE = {"restoration", "restoringbeam", "pbcor", "fullsummary"}
 RECORD = "identity.json"
 SAMPLE_ROWS = 64          # rows of the main table whose cells are digested

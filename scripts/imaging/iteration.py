@@ -36,10 +36,14 @@ STOP_REASONS = {
 }
 
 
-def drive(bot, source, cycle, nmajor):
-    """Run one cycle's iteration-bot calls; return tclean's stop code (0: go on)."""
+def drive(bot, source, cycle, nmajor, lastcycles=None):
+    """Run one cycle's iteration-bot calls; return tclean's stop code (0: go on).
+    `lastcycles` (a dict) gets, per major cycle whose check this cycle makes, whether
+    tclean calls it its last (cleanComplete(lastcyclecheck=True) > 0, imager_base.py:
+    runMajorCycle): tclean's savemodel writes the MS in those major cycles only."""
+    lastcycles = {} if lastcycles is None else lastcycles
     if cycle == 0:
-        bot.cleanComplete(lastcyclecheck=True)
+        lastcycles[0] = bot.cleanComplete(lastcyclecheck=True) > 0
     bot.endmajorcycle()
     if cycle == 0:
         has_converged(bot, source, cycle, nmajor)
@@ -54,7 +58,7 @@ def drive(bot, source, cycle, nmajor):
     if exrec["iterdone"] == 0:  # tclean: no major cycle; it checks once more and stops
         source.update_mask()
         return has_converged(bot, source, cycle, nmajor) or -2
-    bot.cleanComplete(lastcyclecheck=True)
+    lastcycles[cycle + 1] = bot.cleanComplete(lastcyclecheck=True) > 0
     return 0
 
 

@@ -9,7 +9,7 @@ job publishes, each complete or absent.
 """
 import os
 
-from imaging import cfcache, identity, parameters, products, startmodel
+from imaging import cfcache, identity, modelcolumn, parameters, products, startmodel
 from imaging.modes import PSF_ONLY, CFStep, DensityStep
 
 
@@ -75,6 +75,19 @@ def restore_inputs(params):
     if last is None:      # restore.py says why
         return []
     return [products.stage_dir("cycle", last), *record_files(last)] + earlier_cycles(params, last)
+
+
+def prediction_inputs(params, part, subms):
+    """savemodel: what the gridding of the last cycle reads (the final model), and the
+    records that say which cycle was the last."""
+    last = products.last_cycle()
+    if last is None:      # predictModel.py says why
+        return []
+    records = [products.read_record(k) for k in range(last + 1)]
+    cycle = modelcolumn.predicted_cycle(params, records) or 0
+    paths = gridding_inputs(params, part, subms, cycle) + [
+        path for k in range(last + 1) for path in record_files(k)]
+    return list(dict.fromkeys(paths))         # (each sent once)
 
 
 def earlier_cycles(params, cycle):
@@ -146,3 +159,12 @@ def minor_cycle_outputs(params, cycle):
 
 def restore_outputs(params):
     return [products.stage_dir("final")]
+
+
+def prediction_outputs(params, part, subms):
+    return [products.part_dir("model", part)]
+
+
+def model_column_outputs(params):
+    """The record of the write (and MODEL_DATA of the MS, written in place)."""
+    return [products.stage_dir("savemodel")]

@@ -72,6 +72,10 @@ KINDS = {kind.name: kind for kind in (
             jobfiles.minor_cycle_inputs, jobfiles.minor_cycle_outputs),
     JobKind("restore", "restore.py", 1, False, ("restore",),
             jobfiles.restore_inputs, jobfiles.restore_outputs),
+    JobKind("predictModel", "predictModel.py $(part) $(subms)", 2, False, ("predictModel",),
+            jobfiles.prediction_inputs, jobfiles.prediction_outputs),
+    JobKind("saveModel", "saveModel.py", 1, True, ("saveModel",),
+            None, jobfiles.model_column_outputs),
 )}
 NAMES = tuple(KINDS)
 

@@ -41,7 +41,7 @@ SUPPORTED = {
     "gridder": ("standard", "wproject", "widefield", "mosaic", "awproject"),
     "weighting": ("natural", "uniform", "briggs"),
     "deconvolver": ("hogbom", "clark", "multiscale", "mtmfs"),
-    "savemodel": ("none",),
+    "savemodel": ("none", "modelcolumn"),
     "usemask": ("user", "pb", "auto-multithresh"),
     "interactive": (False,),
     "parallel": (False,),
@@ -159,6 +159,13 @@ def check_tclean_schema(params, path):
 
 
 def check_supported(params, path):
+    if params["savemodel"] == "virtual":
+        raise ParameterError(
+            f"{path}: savemodel = 'virtual' is not supported by the DAG decomposition: CASA "
+            "keeps a virtual model as its gridder's record, with the model image, in the "
+            "MS's SOURCE table or keywords, written by one imager set up on the whole MS, "
+            "which the per-sub-MS jobs cannot make; savemodel = 'modelcolumn' writes the "
+            "model's visibilities into MODEL_DATA instead (README: The model column)")
     for name, allowed in SUPPORTED.items():
         if params[name] not in allowed:
             raise ParameterError(

@@ -21,6 +21,8 @@ SUBDAG = os.path.join(PRODUCTS, "allImagers.dag")
 PLAN = os.path.join(PRODUCTS, "partitions.json")
 MAJORCYCLES = os.path.join(PRODUCTS, "majorCycles.dag")
 CFFILL = os.path.join(PRODUCTS, "cfFill.dag")
+MODELCOLUMN = os.path.join(PRODUCTS, "modelColumn.dag")   # savemodel = 'modelcolumn'
+
 WEIGHTS = os.path.join(PRODUCTS, "weights")
 STARTMODEL = os.path.join(PRODUCTS, "startmodel")      # the start model in the run's images
 COORDSYS = os.path.join(PRODUCTS, "coordsys.pickle")   # the image's coordinates (prepareRun)

@@ -17,7 +17,7 @@ images); on a shared filesystem this is an upper bound.
 import math
 import os
 
-from imaging import casa, jobkinds, parameters, partitioning
+from imaging import casa, jobkinds, modelcolumn, parameters, partitioning
 
 # Measured peaks (MiB) at 256^2 / 512^2 / 1024^2 pixels, mtmfs with nterms 2, awproject
 # (make bench, jobs importing only casatasks' imager helpers):
@@ -106,6 +106,8 @@ def memory_mb(kind, params, size):
         "addImages": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,
         "deconvolve": CASA_MB + DECONVOLVE_BYTES * pixels * (2 * n - 1) * nscales * mib,
         "restore": RESTORE_MB + RESTORE_BYTES * pixels * planes(params) * mib,
+        "predictModel": CASA_MB + (GRID_BYTES * pixels * n + size["cf"]) * mib,
+        "saveModel": CASA_MB + 3 * modelcolumn.CHUNK_BYTES * mib,
     }.get(kind, CASA_MB)
     return per_job * MARGIN
 
@@ -122,4 +124,6 @@ def disk_bytes(kind, params, size):
         "addImages": (size["nparts"] + 1) * images,
         "deconvolve": 2 * images,
         "restore": 2 * images,
+        "predictModel": 2 * size["subms"] + size["cf"] + images,   # the sub-MS and a copy
+        "saveModel": 0,        # (it writes the MS in place: a new column, then the swap)
     }.get(kind, 2 * images) * MARGIN + 2**20 * 64   # and 64 MB of logs

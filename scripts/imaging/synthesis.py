@@ -14,6 +14,7 @@ from casatasks.private.imagerhelpers.input_parameters import ImagerParameters  #
 from imaging.casa import opened, using
 from imaging.cfcache import cf_names
 from imaging.products import copy_images, image_paths, link_images
+from imaging.modelcolumn import predicts_after
 from imaging.timing import casa_work
 from casatools import (image, iterbotsink, synthesisdeconvolver, synthesisimager,
                        synthesisnormalizer)
@@ -25,8 +26,11 @@ RENAMES = {"vis": "msname", "timerange": "timestr", "uvrange": "uvdist",
 
 
 def imager_parameters(params, **overrides):
-    """ImagerParameters built from tclean-named parameters exactly as tclean does."""
-    given = {RENAMES.get(k, k): v for k, v in {**params, **overrides}.items()}
+    """ImagerParameters built from tclean-named parameters exactly as tclean does.
+    savemodel is 'none' unless an override says otherwise: with 'modelcolumn' CASA opens
+    the MS for writing and adds MODEL_DATA to it (selectData), which only the model
+    column's jobs may do, on a copy of their sub-MS (save_model_column)."""
+    given = {RENAMES.get(k, k): v for k, v in {**params, "savemodel": "none", **overrides}.items()}
     code = ImagerParameters.__init__.__code__
     names = code.co_varnames[1:code.co_argcount]
     bparm = {k: given.get(k, d) for k, d in zip(names, ImagerParameters.__init__.__defaults__)}
@@ -47,15 +51,18 @@ def image_parameters(params, **overrides):
     return imager_parameters(params, vis=os.curdir, **overrides)
 
 
-def open_imager(params, msname, imagename, density=None, csys=None):
+def open_imager(params, msname, imagename, density=None, csys=None, savemodel="none"):
     """A synthesisimager set up on one MS with the run's image definition and
     weighting.  As tclean(parallel=True) gives its nodes: `csys`, the coordinate
     system the whole MS defines (image_coordinates), and `density`, the weight
-    density of the whole MS (a .gridwt image)."""
+    density of the whole MS (a .gridwt image).  The MS is opened read-only unless
+    savemodel='modelcolumn'."""
     os.makedirs(os.path.dirname(imagename) or ".", exist_ok=True)
-    ip = imager_parameters(params, vis=msname, imagename=imagename)
+    ip = imager_parameters(params, vis=msname, imagename=imagename, savemodel=savemodel)
     si = synthesisimager()
     for sel in ip.getSelPars().values():
+        if savemodel == "modelcolumn":   # (ImagerParameters leaves it read-only with automasking)
+            sel.update(readonly=False, usescratch=True)
         si.selectdata(sel)
     impars = ip.getImagePars()["0"]
     if csys:
@@ -161,6 +168,21 @@ def grid_residual(params, msname, partname, **setup):
     """Grid one MS into an un-normalized residual (data minus model) image."""
     with using(open_imager(params, msname, partname, **setup)) as si:
         si.executemajorcycle(controls={"lastcycle": True})
+
+
+@casa_work
+def save_model_column(params, msname, partname, **setup):
+    """tclean's last major cycle with savemodel='modelcolumn', on one MS: the model of
+    the image set `partname` predicted into the MS's MODEL_DATA (CASA adds the column
+    if missing) while the residual is gridded.  As in tclean, only the rows of the data
+    selection are written, and of those only the chunks with unflagged data.  With
+    automasking, nsigma or interactive tclean saves nothing in its major cycles; it
+    predicts the model once after them (task_tclean.py: predictModel), every selected row."""
+    with using(open_imager(params, msname, partname, savemodel="modelcolumn", **setup)) as si:
+        if predicts_after(params):
+            si.predictmodel()
+        else:
+            si.executemajorcycle(controls={"lastcycle": True})
 
 
 def normalizer(params, imagename, partnames):

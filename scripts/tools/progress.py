@@ -41,7 +41,7 @@ class JobState(enum.StrEnum):
 
 def run_state():
     """(RunState, detail)."""
-    if os.path.isfile(summary_path()):
+    if os.path.isfile(summary_path()) and not model_column_due():
         return RunState.FINISHED, f"images in {os.path.dirname(summary_path())}"
     lock = f"{TOP_DAG}.lock"
     if os.path.exists(lock) and holder_alive(lock):   # (not one left by a killed run)
@@ -59,8 +59,21 @@ def summary_path():
     return os.path.join(products.stage_dir("final"), "summary.json")
 
 
+def model_column_due():
+    """savemodel = 'modelcolumn' asked for and MODEL_DATA of the MS not written yet."""
+    record = products.read_json(products.PARAMS_RECORD) or {}
+    return (record.get("savemodel") == "modelcolumn"
+            and not os.path.isdir(products.stage_dir("savemodel")))
+
+
 def stage():
     """(what the run does or did last, major cycle or None), from finished products."""
+    if os.path.isfile(summary_path()) and model_column_due():
+        parts = [p["part"] for p in products.read_plan()["parts"]]
+        done = sum(os.path.isdir(products.part_dir("model", p)) for p in parts)
+        return (f"restored after major cycle {products.last_cycle()}; the model column "
+                f"(savemodel): {done} of {len(parts)} sub-MSes predicted, then saveModel "
+                "writes MODEL_DATA of the MS"), None
     if os.path.isfile(summary_path()):
         return f"restored after major cycle {products.last_cycle()}", None
     if not os.path.isfile(products.PLAN):
