@@ -50,6 +50,16 @@ def test_a_threshold_above_the_first_peak_says_nothing_was_cleaned_and_why():
         "1.026 Jy/beam was already below threshold 2 Jy: lower threshold)"]
 
 
+def test_no_iteration_after_a_start_model_does_not_call_the_model_empty():
+    """The start model is the model (tests/test_real_features.py met this case: a second
+    self-calibration round whose first residual was already below threshold)."""
+    records = [record(0, 2, 0, 0.0196)]
+    assert guards.empty_model({**PARAMS, "threshold": 0.02, "startmodel": "old.model"},
+                              records) == [
+        "nothing was cleaned beyond the start model (0 iterations; the first peak residual "
+        "0.0196 Jy/beam was already below threshold 0.02 Jy: lower threshold)"]
+
+
 def test_a_threshold_given_as_a_quantity_is_named_in_jy():
     records = [record(0, 2, 0, 0.3)]
     [line] = guards.empty_model({**PARAMS, "threshold": "500mJy"}, records)

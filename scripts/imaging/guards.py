@@ -51,10 +51,14 @@ def warnings(params, records, facts):
 
 def empty_model(params, records, model_peaks=None):
     """niter > 0 but the model is empty: no iteration (with tclean's reason, from the
-    records), or every Taylor term's largest |pixel| zero (`model_peaks`)."""
+    records; with a start model, nothing was added to it), or every Taylor term's
+    largest |pixel| zero (`model_peaks`)."""
     if params.get("niter", 0) <= 0 or not records:
         return []
     iterdone = records[-1]["iterdone"]
+    if iterdone == 0 and params.get("startmodel"):
+        return [f"nothing was cleaned beyond the start model (0 iterations; "
+                f"{no_iteration_reason(params, records)})"]
     if iterdone == 0:
         return [f"nothing was cleaned: the model is empty (0 iterations; "
                 f"{no_iteration_reason(params, records)})"]
