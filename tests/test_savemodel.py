@@ -177,6 +177,11 @@ def test_a_failed_or_locked_write_leaves_the_ms_as_it_was(session_dir, sim_ms):
     assert not np.array_equal(written, old)
     assert np.array_equal(written[:, :, spw_rows(ms, 3)], old[:, :, spw_rows(ms, 3)])  # unselected
 
+    shutil.rmtree(rundir / "products" / "savemodel")     # written again (as after an edit)
+    run(["scripts/runjob", "saveModel.py"], cwd=rundir)
+    assert np.array_equal(model_data(ms), written)
+    assert_same_content(ms, before)
+
 
 def spw_rows(ms, dd):
     tb = table(ms)

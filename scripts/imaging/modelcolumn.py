@@ -87,12 +87,15 @@ def keep_model_table(copy, path):
 def write(tb, parts):
     """Write MODEL_DATA of the MS open in `tb` (locked) from the products of its
     sub-MSes: [(time bounds, model table)].  Returns the rows written.  On failure the
-    MS is as it was."""
+    MS is as it was.  Each cell of NEW is written once: the prediction, else (NaN, or a
+    row in no sub-MS) the MS's MODEL_DATA or CASA's initial value."""
     recover(tb)
     had = MODEL in tb.colnames()
     try:
-        start_new_column(tb, had, parts[0][1])
-        rows = sum(merge_part(tb, bounds, table) for bounds, table in parts)
+        add_new_column(tb, had, parts[0][1])
+        kept = Kept(tb, had)
+        fill_outside(tb, [bounds for bounds, _ in parts], kept)
+        rows = sum(merge_part(tb, bounds, table, kept) for bounds, table in parts)
     except BaseException:
         if NEW in tb.colnames():
             tb.removecols([NEW])
@@ -168,27 +171,44 @@ def recover(tb):
         tb.removecols([NEW])
 
 
-def start_new_column(tb, had, model_table):
-    """NEW, with the MS's MODEL_DATA values, or CASA's initial ones (1 for the parallel
-    hands, 0 for the cross hands: VisSetUtil::initScrCols) when the MS has none."""
+def add_new_column(tb, had, model_table):
+    """NEW, described as MODEL_DATA (the MS's, else CASA's as the prediction made it)."""
     if had:
         add_column_like(tb, NEW, MODEL, tb.getcoldesc(MODEL), "SaveModelTiled")
     else:
         with casa.opened(table_tool(), model_table, nomodify=True) as mt:
             desc = mt.getcoldesc(MODEL)
         add_column_like(tb, NEW, "DATA", desc, "SaveModelTiled")
-    hands = initial_values(tb) if not had else None
-    for group in dd_groups(tb):
-        with contextlib.closing(group):
-            dd = int(group.getcell("DATA_DESC_ID", 0))
+
+
+class Kept:
+    """What a cell keeps where nothing is predicted: the MS's MODEL_DATA, or CASA's
+    initial value when it has none (1 for the parallel hands, 0 for the cross hands:
+    VisSetUtil::initScrCols)."""
+
+    def __init__(self, tb, had):
+        self.had, self.hands = had, None if had else initial_values(tb)
+
+    def values(self, table, dd, start, n, shape):
+        if self.had:
+            return table.getcol(MODEL, start, n)
+        return initial_cube(self.hands[dd], shape, n)
+
+
+def fill_outside(tb, bounds, kept):
+    """The rows of no sub-MS (time ranges without selected rows): their kept values."""
+    inside = " || ".join(f"(TIME > {lo!r} && TIME < {hi!r})" for lo, hi in bounds)
+    for dd in data_descriptions(tb):
+        with contextlib.closing(tb.query(f"DATA_DESC_ID == {dd} && !({inside})",
+                                         sortlist="")) as group:
             for start, n, shape in chunks(group, "DATA"):
-                values = group.getcol(MODEL, start, n) if had else initial_cube(hands[dd], shape, n)
-                group.putcol(NEW, values, start, n)
+                group.putcol(NEW, kept.values(group, dd, start, n, shape), start, n)
 
 
-def merge_part(tb, bounds, model_table):
-    """The predicted cells of one sub-MS into NEW, in the rows MSpartition copied into
-    it (the same query: lo < TIME < hi, in row order); the keys of every row are checked."""
+def merge_part(tb, bounds, model_table, kept):
+    """One sub-MS's rows of NEW (those MSpartition copied into it: the same query,
+    lo < TIME < hi, in row order): the predicted cells, the kept values elsewhere; the
+    keys of every row are checked."""
     within = f"TIME > {bounds[0]!r} && TIME < {bounds[1]!r}"
     with contextlib.closing(tb.query(within, sortlist="")) as sel:
         nrows = sel.nrows()
@@ -199,22 +219,25 @@ def merge_part(tb, bounds, model_table):
         for dd in data_descriptions(mt):
             with contextlib.closing(tb.query(f"{within} && DATA_DESC_ID == {dd}", sortlist="")) as mine, \
                     contextlib.closing(mt.query(f"DATA_DESC_ID == {dd}", sortlist="")) as theirs:
-                merge_group(mine, theirs, model_table)
+                merge_group(mine, theirs, model_table, lambda *a: kept.values(mine, dd, *a))
     return nrows
 
 
-def merge_group(mine, theirs, model_table):
+def merge_group(mine, theirs, model_table, kept_values):
     import numpy as np
     if mine.nrows() != theirs.nrows():
         raise RuntimeError(f"{model_table}: its rows differ from the MS's: the MS changed "
                            "since the partition")
-    for start, n, _ in chunks(theirs, MODEL):
+    for start, n, shape in chunks(theirs, MODEL):
         for key in KEYS:
             if not np.array_equal(mine.getcol(key, start, n), theirs.getcol(key, start, n)):
                 raise RuntimeError(f"{model_table}: its rows from {start} differ from the MS's "
                                    f"in {key}: the MS changed since the partition")
         new = theirs.getcol(MODEL, start, n)
-        mine.putcol(NEW, np.where(np.isnan(new), mine.getcol(NEW, start, n), new), start, n)
+        unwritten = np.isnan(new)
+        if unwritten.any():
+            new = np.where(unwritten, kept_values(start, n, shape), new)
+        mine.putcol(NEW, new, start, n)
 
 
 def swap(tb, had):
@@ -230,10 +253,13 @@ def swap(tb, had):
 def add_column_like(tb, name, like, desc, manager):
     """Add a column with `desc`, tiled as the column `like` is, in a storage manager of
     its own (so that removing it frees its space)."""
-    spec = next(dm for dm in tb.getdminfo().values() if like in list(dm["COLUMNS"]))
+    managers = tb.getdminfo().values()
+    spec = next(dm for dm in managers if like in list(dm["COLUMNS"]))
     tile = spec.get("SPEC", {}).get("DEFAULTTILESHAPE")
     desc = {k: v for k, v in desc.items() if k not in ("dataManagerGroup", "dataManagerType")}
-    dminfo = {"TYPE": "TiledShapeStMan", "NAME": f"{manager}_{name}",
+    used = {dm["NAME"] for dm in managers}     # (a column written before keeps its manager's name)
+    unique = next(f"{manager}{k}" for k in range(len(used) + 1) if f"{manager}{k}" not in used)
+    dminfo = {"TYPE": "TiledShapeStMan", "NAME": unique,
               "SPEC": {"DEFAULTTILESHAPE": tile} if tile is not None else {}}
     tb.addcols({name: {**desc, "dataManagerType": "TiledShapeStMan",
                        "dataManagerGroup": dminfo["NAME"]}}, dminfo)
