@@ -90,7 +90,7 @@ pool-down:
 
 ## test: the test suite (simulates its own data in a temporary folder)
 test: setup
-	$(PY) -m pytest -ra tests
+	$(PY) -m pytest -ra --durations=30 tests
 
 ## test-fast: the tests that need neither CASA nor an HTCondor pool (pytest -m fast;
 ## the markers are in pytest.ini): seconds, for a quick loop while editing

@@ -261,7 +261,7 @@ def test_make_status_of_a_finished_run_ends_with_its_warnings(finished_run):
 def test_the_end_of_make_run_prints_only_the_warnings(finished_run):
     out = run([PYTHON, "-m", "tools.status", "--warnings"], cwd=finished_run).stdout
     assert out.splitlines() == [f"warning: {w}" for w in WARNINGS]
-    plan = run(["make", "-n", "run"], cwd=finished_run).stdout.strip().splitlines()
+    plan = run(["make", "--no-print-directory", "-n", "run"], cwd=finished_run).stdout.strip().splitlines()
     assert plan[-1].endswith("-m tools.status --warnings"), plan[-1]
 
 

@@ -149,11 +149,13 @@ def test_generated_dags_pass_condor_dagman(pool_run, in_pool, session_dir):
     (check / "products" / "weighted.dag").write_text(dagutils.gridding_subdag(plan, density=True))
     (check / "products" / "startmodel.dag").write_text(
         dagutils.gridding_subdag(plan, density=True, startmodel=True))
+    (check / "products" / "modelColumn.dag").write_text(dagutils.model_column_dag(plan))
     ncycles = len(list(check.glob("products/cycle*.dag")))
     batch = json.loads((rundir / "products" / "params.json").read_text())["majorcyclebatch"]
-    expected = {"dag/condor_imaging.dag": 8, "dag/cfs.dag": 3, "products/cfFill.dag": 1,
+    expected = {"dag/condor_imaging.dag": 9, "dag/cfs.dag": 3, "products/cfFill.dag": 1,
                 "products/allImagers.dag": nparts, "products/weighted.dag": 2 * nparts + 1,
                 "products/startmodel.dag": 3 * nparts + 2,
+                "products/modelColumn.dag": nparts + 1,
                 "products/cycle1.dag": nparts + 2, "products/majorCycles.dag": batch + 1}
     for dagfile, nodes in expected.items():
         proc = dag_checker(in_pool, check, dagfile)

@@ -89,3 +89,23 @@ def test_status_ignores_a_lock_left_by_a_killed_runner(tmp_path, monkeypatch):
     assert progress.run_state()[0] == "not started"
     (tmp_path / "dag" / "condor_imaging.dag.lock").write_text(f"dagrunner pid {os.getpid()}\n")
     assert progress.run_state() == ("running", f"dagrunner pid {os.getpid()}")
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("start, wanted", [
+    ("", "gridding (allImagers): 1 of 2 sub-MSes done"),
+    ("earlier.model.tt0", "adding and normalizing (addImages)")])
+def test_status_counts_gridded_submses_as_the_run_was_validated(tmp_path, monkeypatch, start,
+                                                                 wanted):
+    """make status reads the run's own parameters (products/params.json) to know what a
+    gridding job of cycle 0 publishes: the PSF too, unless a start model is given (its PSF
+    comes from the psf pass)."""
+    from imaging import products
+    from tools import progress
+    monkeypatch.chdir(tmp_path)
+    products.write_json(products.PARAMS_RECORD, {"startmodel": start})
+    products.write_plan({"parts": [{"part": "1"}, {"part": "2"}]})
+    for part in ("1", "2"):
+        os.makedirs(products.part_dir("cycle", part, 0))
+    os.makedirs(products.part_dir("psf", "1"))
+    assert progress.stage() == (wanted, 0)

@@ -97,7 +97,8 @@ def stage():
 
 def gridded(part, cycle):
     """Whether a sub-MS's gridding job of a cycle published all it writes (jobkinds.py)."""
-    return all(os.path.isdir(d) for d in jobkinds.KINDS["allImagers"].writes(None, part, "", cycle))
+    params = products.read_json(products.PARAMS_RECORD) or {}
+    return all(os.path.isdir(d) for d in jobkinds.KINDS["allImagers"].writes(params, part, "", cycle))
 
 
 def cycle_limit(params):
