@@ -69,3 +69,6 @@ jobresources = {}
 # in their scratch directory (scripts/imaging/transfer.py).  Set IMAGING_PYTHON to the
 # execute nodes' Python with casatools: make submit IMAGING_PYTHON=/path/python
 sharedfs = True
+# True: the final images a user keeps are also written as FITS files beside them
+# (products/final/*.fits, by CASA's exportfits).
+exportfits = True

@@ -4,7 +4,8 @@
 
 Takes the residual of the last major cycle and the model that made it,
 restores them with the PSF's beam (every Taylor term, alpha and alpha.error
-for mtmfs, pbcor images when pbcor=True) and writes products/final with a
+for mtmfs, pbcor images when pbcor=True) and writes products/final with FITS
+copies of the images a user keeps (exportfits = True: imaging/fitsfiles.py), a
 summary of the run (summary.json, summary.txt) and a plot of the peak
 residual against major cycle (peak_residual.png).  The summary ends with the
 guards' warnings (imaging/guards.py: an empty model, divergence, an empty
@@ -15,7 +16,7 @@ import os
 import sys
 
 import dagutils
-from imaging import guards, plots, products, synthesis
+from imaging import fitsfiles, guards, plots, products, synthesis
 
 
 def main():
@@ -28,6 +29,8 @@ def main():
         image = products.image_base(work, params)
         products.assemble_cycle(params, last, image)
         synthesis.restore(params, image)
+        if params["exportfits"]:
+            fitsfiles.export(image)
         records = [products.read_record(c, params) for c in range(last + 1)]
         run = summary(last, records)
         run["warnings"] = guards.warnings(params, records, guards.image_facts(params, image))

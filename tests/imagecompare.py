@@ -17,6 +17,17 @@ def pixels(path):
         ia.close()
 
 
+def unmasked_pixels(path):
+    """The pixels, NaN where the image's pixel mask hides them (as exportfits writes them)."""
+    from casatools import image
+    ia = image()
+    ia.open(path)
+    try:
+        return np.where(ia.getchunk(getmask=True), ia.getchunk(), np.nan)
+    finally:
+        ia.close()
+
+
 def restoring_beam(path):
     """(major, minor, position angle) of an image's restoring beam, in its units."""
     from casatools import image

@@ -226,7 +226,7 @@ def test_the_kinds_of_jobresources_and_resources_are_the_tables():
 
 
 def test_a_kind_without_resource_figures_asks_for_a_casa_process():
-    params = {"nterms": 2, "deconvolver": "mtmfs", "scales": [0], "cfcache": ""}
+    params = {"nterms": 2, "deconvolver": "mtmfs", "scales": [0], "cfcache": "", "exportfits": True}
     size = {"pixels": 100 ** 2, "rows": 10, "cf": 0, "subms": 2 ** 20, "ms": 2 ** 21, "nparts": 2}
     assert resources.memory_mb("newKind", params, size) == resources.CASA_MB * resources.MARGIN
     assert resources.disk_bytes("newKind", params, size) == \

@@ -138,6 +138,36 @@ def test_pbcor_images_and_beam_equal_tclean(major):
     assert [v for v, _ in ours[:2]] == pytest.approx([v for v, _ in theirs[:2]], rel=1e-6)
 
 
+def test_final_images_a_user_keeps_are_fits_files_with_the_beam_and_frequency(major):
+    """Read with astropy, not CASA: a FITS file beside each final image tclean also makes
+    and a user keeps (not its psf, weight, sumwt); inside the PB limit its pixels are
+    those of the CASA image beside it (NaN where its pixel mask hides them), and image.tt0's are tclean's to 1e-3 of the peak;
+    BMAJ, BMIN, BPA are tclean's restoring beam; axis 3 is frequency at tclean's
+    reference frequency, axis 4 Stokes (exportfits' order)."""
+    from astropy.io import fits
+    final, ref = major
+    kept = {p.name.replace("ref", "j1008", 1) + ".fits" for p in ref.parent.glob("ref.*")
+            if p.is_dir() and p.name.split(".")[1] not in ("psf", "weight", "sumwt")}
+    assert {"j1008.image.tt0.fits", "j1008.alpha.error.fits", "j1008.pb.tt0.fits"} <= kept
+    assert kept <= {p.name for p in final.glob("*.fits")}
+    region = ic.pb_region(f"{ref}.pb.tt0", PBLIMIT)[:, :, 0, 0]
+    for name in sorted(kept):
+        data = fits.getdata(final / name)[0, 0].T                 # (Stokes, freq, y, x)
+        casa = ic.unmasked_pixels(str(final / name[:-5]))[:, :, 0, 0]
+        assert np.array_equal(data[region], casa[region], equal_nan=True), name
+    tt0 = fits.getdata(final / "j1008.image.tt0.fits")[0, 0].T
+    theirs = ic.pixels(f"{ref}.image.tt0")[:, :, 0, 0]
+    assert np.abs(tt0 - theirs)[region].max() <= 1e-3 * np.abs(theirs[region]).max()
+    header = fits.getheader(final / "j1008.image.tt0.fits")
+    (bmaj, u1), (bmin, u2), (bpa, u3) = ic.restoring_beam(f"{ref}.image.tt0")
+    assert (u1, u2, u3) == ("arcsec", "arcsec", "deg")
+    assert [header["BMAJ"], header["BMIN"], header["BPA"]] == pytest.approx(
+        [bmaj / 3600, bmin / 3600, bpa], rel=1e-6)
+    wcs, _, _ = ic.spectral_axis(f"{ref}.image.tt0")
+    assert (header["CTYPE3"], header["CTYPE4"], header["BUNIT"]) == ("FREQ", "STOKES", "Jy/beam")
+    assert header["CRVAL3"] == pytest.approx(wcs["crval"], rel=1e-12)
+
+
 def test_same_cycles_iterations_and_stop_on_real_data(major):
     final, ref = major
     ours = json.loads((final / "summary.json").read_text())

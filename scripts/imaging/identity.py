@@ -45,7 +45,7 @@ DECONVOLUTION = {
     "smoothfactor", "minbeamfrac", "cutthreshold", "growiterations", "dogrowprune",
     "minpercentchange", "fastnoise", "scales", "smallscalebias", "fusedthreshold",
     "largestscale", "restart", "calcres", "calcpsf"}
-RESTORE = {"restoration", "restoringbeam", "pbcor", "fullsummary"}
+RESTORE = {"restoration", "restoringbeam", "pbcor", "fullsummary", "exportfits"}
 RECORD = "identity.json"
 SAMPLE_ROWS = 64          # rows of the main table whose cells are digested
 SAMPLE_COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "FIELD_ID", "DATA",

@@ -29,6 +29,7 @@ DECOMPOSITION = {
     "majorcyclebatch": (10, int, "major cycles per unrolled batch of the DAG (nextCycles.py)"),
     "cfjobs": (0, int, "jobs filling the CF cache at once; 0: one per core of the machine"),
     "sharedfs": (True, bool, "False: jobs get their files by HTCondor file transfer (transfer.py)"),
+    "exportfits": (True, bool, "False: no FITS copies of the final images (fitsfiles.py)"),
 }
 
 # Parameters of earlier versions, and why they went.

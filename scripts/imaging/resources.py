@@ -123,7 +123,7 @@ def disk_bytes(kind, params, size):
         "allImagers": size["subms"] + size["cf"] + images,
         "addImages": (size["nparts"] + 1) * images,
         "deconvolve": 2 * images,
-        "restore": 2 * images,
+        "restore": (3 if params["exportfits"] else 2) * images,   # (FITS copies: one set)
         "predictModel": 2 * size["subms"] + size["cf"] + images,   # the sub-MS and a copy
         "saveModel": 0,        # (it writes the MS in place: a new column, then the swap)
     }.get(kind, 2 * images) * MARGIN + 2**20 * 64   # and 64 MB of logs
