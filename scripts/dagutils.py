@@ -5,7 +5,7 @@ kinds, imaging/jobkinds.py).  Product names: imaging/products.py."""
 import os
 import sys
 
-from imaging import identity, jobkinds, parameters, partitioning, products
+from imaging import casalogs, identity, jobkinds, parameters, partitioning, products
 from imaging.modes import PSF_ONLY, CFStep, DensityStep
 
 SKIP_EXIT = 99
@@ -14,12 +14,15 @@ INPUT_ERRORS = (parameters.ParameterError, partitioning.PartitionError)
 
 def run_stage(stage, main, *args):
     """Run a stage script's main; a parameter or input error (INPUT_ERRORS) ends it with
-    its message and INPUT_EXIT, so DAGMan does not retry it (RETRY ... UNLESS-EXIT)."""
+    its message and INPUT_EXIT, so DAGMan does not retry it (RETRY ... UNLESS-EXIT).
+    Either way the SEVERE messages of its CASA log end its stderr (casalogs.py)."""
     try:
         return main(*args)
     except INPUT_ERRORS as e:
         print(f"{stage}: {e}", file=sys.stderr)
         sys.exit(parameters.INPUT_EXIT)
+    finally:
+        casalogs.report()
 
 
 def retry(node, times):

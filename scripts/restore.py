@@ -6,8 +6,9 @@ Takes the residual of the last major cycle and the model that made it,
 restores them with the PSF's beam (every Taylor term, alpha and alpha.error
 for mtmfs, pbcor images when pbcor=True) and writes products/final with FITS
 copies of the images a user keeps (exportfits = True: imaging/fitsfiles.py), a
-summary of the run (summary.json, summary.txt) and a plot of the peak
-residual against major cycle (peak_residual.png).  The summary ends with the
+summary of the run (summary.json, summary.txt), the quick-look sheet of the
+images (quicklook.png: imaging/quicklook.py) and a plot of the peak residual
+against major cycle (peak_residual.png).  The summary ends with the
 guards' warnings (imaging/guards.py: an empty model, divergence, an empty
 automask, model flux outside the mask, Taylor terms on too narrow a band),
 which are printed too: the images are made all the same.
@@ -16,7 +17,7 @@ import os
 import sys
 
 import dagutils
-from imaging import fitsfiles, guards, plots, products, synthesis
+from imaging import fitsfiles, guards, plots, products, quicklook, synthesis
 
 
 def main():
@@ -34,10 +35,8 @@ def main():
         records = [products.read_record(c, params) for c in range(last + 1)]
         run = summary(last, records)
         run["warnings"] = guards.warnings(params, records, guards.image_facts(params, image))
+        run["quicklook"] = pictures(params, image, run, work)
         write_summary(work, run)
-        title = f"{params['imagename']}: peak residual per major cycle"
-        plots.plot_peak_residuals(run["cycles"], os.path.join(work, "peak_residual.png"),
-                                  guards.threshold_jy(params) or None, title)
     print(f"restore: wrote {final}")
     for line in run["warnings"]:
         print(f"warning: {line}")
@@ -48,6 +47,18 @@ def summary(last, records):
             "stopcode": records[-1]["stopcode"], "stopreason": records[-1]["stopreason"],
             "cycles": [{"cycle": r["cycle"], "peakresidual": r["peakresidual"],
                         "iterdone": r["iterdone"]} for r in records]}
+
+
+def pictures(params, image, run, folder):
+    """quicklook.png and peak_residual.png; returns the numbers the sheet shows."""
+    threshold = guards.threshold_jy(params) or None
+    name = params["imagename"]
+    plots.plot_peak_residuals(run["cycles"], os.path.join(folder, "peak_residual.png"),
+                              threshold, f"{name}: peak residual per major cycle")
+    title = (f"{name}: {run['majorcycles']} major cycles after the first, "
+             f"{run['iterdone']} iterations, stopped: {run['stopreason']}")
+    return quicklook.sheet(image, params, run["cycles"], os.path.join(folder, "quicklook.png"),
+                           title, threshold)
 
 
 def write_summary(folder, s):

@@ -168,6 +168,46 @@ def test_final_images_a_user_keeps_are_fits_files_with_the_beam_and_frequency(ma
     assert header["CRVAL3"] == pytest.approx(wcs["crval"], rel=1e-12)
 
 
+def test_the_quick_look_sheet_shows_the_run_with_sigma_and_peak_as_casa_measures_them(major):
+    """quicklook.png is a picture (read back with matplotlib) of the restored image, the
+    residual, alpha, the mask and the peak residuals; the sigma and peak it was scaled
+    with are CASA's own statistics (image.statistics, robust) inside the PB limit."""
+    from casatools import image
+    import matplotlib.image
+    final, _ = major
+    sheet = matplotlib.image.imread(final / "quicklook.png")
+    assert sheet.shape[:2] == (760, 1200) and len(np.unique(sheet[..., :3].reshape(-1, 3), axis=0)) > 1000
+    shown = json.loads((final / "summary.json").read_text())["quicklook"]
+    ia = image()
+    pb = f'"{final}/j1008.pb.tt0" >= {PBLIMIT}'
+    try:
+        ia.open(str(final / "j1008.residual.tt0"))
+        residual = ia.statistics(robust=True, mask=pb)
+        ia.close()
+        ia.open(str(final / "j1008.image.tt0"))
+        restored = ia.statistics(robust=True)
+    finally:
+        ia.close()
+    assert shown["sigma"] == pytest.approx(1.4826 * residual["medabsdevmed"][0], rel=1e-3)
+    assert shown["peak"] == pytest.approx(restored["max"][0], rel=1e-6)
+
+
+def test_a_real_run_says_each_jobs_casa_severe_messages_all_known_harmless(major):
+    """Every gridding job's stderr ends with its CASA log's SEVERE messages (the offline
+    leap-second table's, the CF cache's sum of weights), named harmless; make status
+    finds no other."""
+    final, _ = major
+    rundir = final.parent.parent
+    errs = sorted((rundir / "logs").glob("allImagers_c*_n*.err"))
+    assert len(errs) >= 3
+    for err in errs:
+        said = [line for line in err.read_text().splitlines() if line.startswith("casa SEVERE")]
+        assert said and all(line.startswith("casa SEVERE (known, harmless: ") for line in said)
+        assert any("Leap second table" in line for line in said), err
+    status = run([PYTHON, "-m", "tools.status"], cwd=rundir).stdout
+    assert "state:   finished" in status and "casa:" not in status, status
+
+
 def test_same_cycles_iterations_and_stop_on_real_data(major):
     final, ref = major
     ours = json.loads((final / "summary.json").read_text())

@@ -45,7 +45,7 @@ import os
 
 import numpy as np
 
-from imaging import casa
+from imaging import casa, casaenv
 
 STATE_FILE = "automask.json"
 STOP_LINE = "Stopping masking for chan="
@@ -107,7 +107,7 @@ def update_mask(sd, state, logfile=None):
     flags = list(state["chanflag"])
     if flags and all(flags):
         return dict(state)
-    logfile = logfile or casalog_file()
+    logfile = logfile or casaenv.casalog_file()
     start = os.path.getsize(logfile) if logfile and os.path.exists(logfile) else 0
     sd.setupmask()
     for chan in stopped_channels(logfile, start):
@@ -127,14 +127,6 @@ def stopped_channels(logfile, start):
         if STOP_LINE in line:
             chans.append(int(line.split(STOP_LINE, 1)[1].split()[0]))
     return chans
-
-
-def casalog_file():
-    """The CASA log this process writes (casatasks' casalog, or casaenv's stand-in)."""
-    from imaging import casaenv
-    casaenv.casatasks_helpers()
-    import casatasks
-    return casatasks.casalog.logfile()
 
 
 def pixels(path):

@@ -43,3 +43,10 @@ def _full_casatasks(package, name):
     with open(package.__file__) as f:
         exec(compile(f.read(), package.__file__, "exec"), package.__dict__)
     return getattr(package, name)
+
+
+def casalog_file():
+    """The CASA log this process writes (casatasks' casalog, or the stand-in's)."""
+    casatasks_helpers()
+    import casatasks
+    return casatasks.casalog.logfile()

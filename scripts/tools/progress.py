@@ -13,7 +13,7 @@ import re
 import time
 
 from dagengine.lock import holder_alive
-from imaging import jobkinds, products
+from imaging import casalogs, jobkinds, products
 
 TOP_DAG = os.path.join("dag", "condor_imaging.dag")
 JOB_LOG = os.path.join("logs", "imaging.log")
@@ -192,3 +192,15 @@ def node_log(node):
         if os.path.exists(path) and os.path.getsize(path):
             return path
     return None
+
+
+def severe():
+    """{message: [nodes]}: CASA's SEVERE messages not known to be harmless in the jobs'
+    stderr (logs/<node>.err, where CASA writes them; casalogs.py)."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(LOGS, "*.err"))):
+        node = os.path.basename(path)[:-len(".err")]
+        with open(path, errors="replace") as f:
+            for message in casalogs.unknown(f.read()):
+                found.setdefault(message, []).append(node)
+    return found

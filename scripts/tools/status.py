@@ -5,7 +5,8 @@
 Prints the run's state, its stage and major cycle, its nodes (done, running,
 idle, held, failed, retried), the peak residual of each major cycle so far
 and the elapsed time; for a failed run, each failed node and the log that
-says why; for a finished run, last, the guards' warnings (imaging/guards.py,
+says why; CASA's SEVERE messages not known to be harmless (imaging/casalogs.py);
+for a finished run, last, the guards' warnings (imaging/guards.py,
 from products/final/summary.json).  With --warnings only those warnings (the
 end of `make run`).  Reads the run directory only (see progress.py).
 """
@@ -44,6 +45,7 @@ def main(*args):
     if seconds is not None:
         print(f"elapsed: {datetime.timedelta(seconds=round(seconds))} since the first job was submitted")
     print_cycles(progress.cycles())
+    print_severe(progress.severe())
     if state == RunState.FAILED:
         for node, log in progress.failed_nodes():
             print(f"failed:  {node}" + (f": see {log}" if log else " (sub-DAG; see its nodes)"))
@@ -68,6 +70,13 @@ def print_cycles(records):
     for r in records:
         peak = f"{r['peakresidual']:.6g}" if r["peakresidual"] is not None else "-"
         print(f"{r['cycle']:5d}  {peak:>23}  {r['iterdone']:>15}")
+
+
+def print_severe(found):
+    """CASA's SEVERE messages not known to be harmless, with the nodes that logged them."""
+    for message, nodes in found.items():
+        more = f" and {len(nodes) - 1} more" if len(nodes) > 1 else ""
+        print(f"casa:    SEVERE in {nodes[0]}{more} (logs/{nodes[0]}.err): {message}")
 
 
 def print_warnings():
