@@ -13,7 +13,7 @@ export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
-.PHONY: setup help data cfs run status newrun test test-fast bench submit pool pool-down clean distclean
+.PHONY: setup help data cfs run report status newrun test test-fast bench submit pool pool-down clean distclean
 
 ## setup: the Python environment (.venv) with pinned CASA, HTCondor bindings, pytest
 setup: $(VENV)/.installed
@@ -50,8 +50,14 @@ run: setup
 	    sys.exit(os.path.abspath(vis) != os.path.abspath("$(SIM_MS)") or os.path.exists(vis))'; \
 	then $(MAKE) --no-print-directory data; fi
 	scripts/runjob prepareRun.py --before-dag
-	$(PY) -m dagengine dag/condor_imaging.dag
+	@$(PY) -m tools.console $(PY) -m dagengine dag/condor_imaging.dag
+	@$(PY) -m tools.report > /dev/null
 	@$(PY) -m tools.status --warnings
+
+## report: products/final/report.html of a finished run (make run writes it; after
+## make submit, run this): the quick-look sheet, cycles, warnings, parameters, jobs
+report: setup
+	@$(PY) -m tools.report
 
 ## status: where this run stands (locally or on the pool): stage, major cycle,
 ## jobs done/running/failed, peak residual per cycle, elapsed time

@@ -17,6 +17,7 @@ images made with CASA's image tool whose model lies partly outside the mask.
 - and a run that went right (a user mask, nterms = 2 on the whole 2-4 GHz band, cleaned
   to its iteration limit): no warning, and its model has no flux outside its mask.
 """
+import html
 import json
 import re
 
@@ -44,7 +45,18 @@ def test_a_threshold_above_the_peak_ends_make_run_with_nothing_was_cleaned(sessi
                 f"peak residual {peak:.4g} Jy/beam was already below threshold 2 Jy: lower "
                 f"threshold)")
     assert out[-1] == expected
+    # the console: one line per stage (not per node: those are in logs/dagrunner.log)
+    assert out[-2].startswith("finished: images in products/final") and len(out) < 25, out
+    assert any(line.endswith("minor cycle (deconvolve)", 0, line.index(" (jobs:"))
+               for line in out if " (jobs:" in line), out
+    assert "node succeeded" not in "\n".join(out)
+    assert "restore: node succeeded" in (rundir / "logs" / "dagrunner.log").read_text()
     final = rundir / "products" / "final"
+    page = (final / "report.html").read_text()                 # (make run writes it)
+    nparts = len(json.loads((rundir / "products" / "partitions.json").read_text())["parts"])
+    assert f"<li><b>{html.escape(expected)}</b></li>" in page
+    assert "<td>threshold</td><td>&#x27;2Jy&#x27;</td><td>0.0</td>" in page
+    assert f"<tr><td>allImagers</td><td>{nparts}</td>" in page
     assert (final / "summary.txt").read_text().splitlines()[-1] == expected
     assert json.loads((final / "summary.json").read_text())["warnings"] == [
         expected.removeprefix("warning: ")]

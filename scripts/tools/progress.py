@@ -76,6 +76,9 @@ def stage():
                 "writes MODEL_DATA of the MS"), None
     if os.path.isfile(summary_path()):
         return f"restored after major cycle {products.last_cycle()}", None
+    cf = cf_stage(jobs())
+    if cf:
+        return cf, None
     if not os.path.isfile(products.PLAN):
         return "checking parameters, making the CF cache (CFs), partitioning the MS (MSpartition)", None
     parts = [p["part"] for p in products.read_plan()["parts"]]
@@ -93,6 +96,23 @@ def stage():
     if not os.path.isdir(products.stage_dir("cycle", cycle)):
         return "adding and normalizing (addImages)", cycle
     return "minor cycle (deconvolve)", cycle
+
+
+def cf_stage(nodes):
+    """What the CF cache's jobs of this run do (None: none ran, or they are done): the dry
+    run, the fill jobs (k of n done: products/cfFill.dag names them), the merge.  The MS
+    is partitioned meanwhile (MSpartition)."""
+    cf = {n: j for n, j in nodes.items() if n in ("CFdry", "CFmerge") or n.startswith("CFfill_")}
+    if not cf or cf.get("CFmerge", {}).get("state") == JobState.DONE:
+        return None
+    if "CFmerge" in cf:
+        return "making the CF cache: merging the fill jobs' CFs (CFmerge)"
+    if not os.path.isfile(products.CFFILL):
+        return "making the CF cache: its dry run (CFdry), while MSpartition splits the MS"
+    with open(products.CFFILL) as f:
+        total = sum(line.startswith("JOB CFfill_") for line in f)
+    done = sum(j["state"] == JobState.DONE for n, j in cf.items() if n.startswith("CFfill_"))
+    return f"making the CF cache (CFfill): {done} of {total} fill jobs done"
 
 
 def gridded(part, cycle):

@@ -50,6 +50,9 @@ def main(*args):
         for node, log in progress.failed_nodes():
             print(f"failed:  {node}" + (f": see {log}" if log else " (sub-DAG; see its nodes)"))
     if state == RunState.FINISHED:
+        report = os.path.join(os.path.dirname(progress.summary_path()), "report.html")
+        print(f"report:  {report}" if os.path.exists(report) else
+              "report:  none yet: `make report` writes products/final/report.html")
         print_warnings()
 
 
