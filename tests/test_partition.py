@@ -6,7 +6,7 @@ partitions derived by hand.
 import numpy as np
 import pytest
 
-from imaging import parameters, partitioning
+from imaging import cfcache, parameters, partitioning
 
 from helpers import COLUMNS, PYTHON, columns, disk_bytes, folder_digest, new_run, row_keys, run
 
@@ -337,3 +337,25 @@ def test_spectral_windows_count_rows_per_integration_and_window():
     ddids = np.array([0, 1, 2, 0, 0, 1, 2])
     windows = partitioning.spectral_windows(times, ddids, [(0.0, 0.5), (10.0, 10.5)], [0, 1, 0])
     assert windows == [partitioning.Window(0, (0, 2), [2, 3]), partitioning.Window(1, (1,), [1, 1])]
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("spws, uses", [([0], {0, 3}), ([1], {1, 3}), ([2], {2}),
+                                        ([3], {0, 1, 3}), ([0, 1], {0, 1, 3})])
+def test_cfs_a_spw_group_is_gridded_with(spws, uses):
+    """What was measured on a 4-SPW MS (channels 64 MHz apart, 2 per SPW; CFs at each
+    SPW's highest channel; reffreq 3 GHz): each SPW's sub-MS gridded with a folder of
+    these SPWs' CFs gave pixels identical to the whole cache's, and without SPW 1's, SPW
+    3's PSF was 0.25% off (its lower channel's conjugate frequency, 2.3505 GHz, lies
+    nearer 2.596 than 2.096 GHz)."""
+    windows = {f"CFS_0_0_CF_{s}_0_{m}.im": (s, (2.096 + 0.5 * s) * 1e9)
+               for s in range(4) for m in (0, 1)}
+    channels = {s: [(2.032 + 0.5 * s) * 1e9, (2.096 + 0.5 * s) * 1e9] for s in range(4)}
+    assert cfcache.needed_windows(windows, channels, spws, 3e9) == uses
+
+
+@pytest.mark.fast
+def test_cfs_of_every_spw_where_the_conjugate_is_not_real():
+    """Above sqrt(2) x reffreq the conjugate frequency is not real: every CF is kept."""
+    windows = {"CFS_0_0_CF_0_0_0.im": (0, 2e9), "CFS_0_0_CF_1_0_0.im": (1, 4.5e9)}
+    assert cfcache.needed_windows(windows, {0: [2e9], 1: [4.5e9]}, [1], 3e9) == {0, 1}
