@@ -59,6 +59,10 @@ pbcor = True
 # ---- the decomposition's own parameters
 # Largest size of one sub-MS; the MS is split along time, in whole integrations.
 maxsubmssize = '10MB'
+# How the MS is split: 'time' (ranges of whole integrations), 'spw' (groups of whole
+# spectral windows: with awproject each job reads only its windows' CFs) or 'both'
+# (spectral-window groups, each split along time where larger than maxsubmssize).
+partitionby = 'time'
 # HTCondor requests per job kind. By default scripts/imaging/resources.py computes
 # request_memory and request_disk from the MS and image sizes; set any here to
 # override it, e.g. {'allImagers': {'request_memory': '8GB'}}.

@@ -1,9 +1,11 @@
-"""MSpartition: split the MS along time into sub-MSes no larger than maxsubmssize.
+"""MSpartition: split the MS into sub-MSes no larger than maxsubmssize.
 
     MSpartition.py
 
-Every row goes to exactly one sub-MS and no integration is split (an integration
-is a group of rows whose times lie close together: partitioning.integrations), and
+Along time, by groups of spectral windows or both, as partitionby says
+(partitioning.plan).  Every row goes to exactly one sub-MS and no integration is
+split (an integration is a group of rows whose times lie close together:
+partitioning.integrations), nor a spectral window's data of one integration, and
 every sub-MS written is at most maxsubmssize on disk (measured; the plan is made
 again when the estimate fell short).  Writes the
 sub-MSes, the plan products/partitions.json (with the identity of the partition
@@ -17,7 +19,6 @@ be sent (transfer.py).  The input MS is only read, and first checked to be the
 one the run was prepared for.  Sub-MSes that an earlier try of the same
 partition finished are kept; those of another are removed first.
 """
-import bisect
 import math
 import os
 import shutil
@@ -36,21 +37,22 @@ def main():
     maxsize = parameters.parse_size(params["maxsubmssize"], "maxsubmssize")
     with timing.timed("ms_layout"):
         layout = partitioning.ms_layout(vis)
-    chosen = partitioning.selected_times(vis, params)
+    chosen = partitioning.selected_rows(vis, params)
     digest = identity.digest(params, "partition")
     if not same_partition(digest):
         for folder in (SUBMS_DIR, os.path.join(transfer.ROOT, "subms")):
             shutil.rmtree(folder, ignore_errors=True)
-    parts = partition(vis, layout, maxsize, chosen, transfer.enabled(params))
-    plan = {"vis": vis, "maxsubmssize": maxsize, "nrows": sum(layout[1]), "parts": parts,
-            "identity": digest}
+    mode = params["partitionby"]
+    parts = partition(vis, mode, layout, maxsize, chosen, transfer.enabled(params))
+    plan = {"vis": vis, "maxsubmssize": maxsize, "partitionby": mode,
+            "nrows": sum(layout.counts), "parts": parts, "identity": digest}
     products.write_plan(plan)
     write_coordsys(params)
     density = params["weighting"] in parameters.DENSITY_WEIGHTINGS
     products.write_text_atomic(products.SUBDAG, dagutils.gridding_subdag(
         plan, density=density, transfer=transfer.enabled(params),
         startmodel=startmodel.enabled(params)))
-    print(f"MSpartition: {len(parts)} sub-MSes of at most {maxsize} bytes; "
+    print(f"MSpartition: {len(parts)} sub-MSes (partitionby = {mode!r}) of at most {maxsize} bytes; "
           f"wrote {products.SUBDAG}")
 
 
@@ -61,7 +63,7 @@ def same_partition(digest):
     return old is not None and old.get("identity") == digest
 
 
-def partition(vis, layout, maxsize, chosen, tarred):
+def partition(vis, mode, layout, maxsize, chosen, tarred):
     """Plan, write and measure the sub-MSes.  The plan's estimate (sub-tables plus rows
     times bytes per row) misses the tables' fixed costs and the padding of their last
     tiles, which weigh most in small sub-MSes (a sub-MS of the real EVLA MS takes
@@ -70,33 +72,35 @@ def partition(vis, layout, maxsize, chosen, tarred):
     round cuts the largest part, so there are at most as many rounds as integrations.
     When even one integration does not fit, no sub-MS is left behind."""
     try:
-        return fitting_parts(vis, layout, maxsize, chosen, tarred)
+        return fitting_parts(vis, mode, layout, maxsize, chosen, tarred)
     except partitioning.PartitionError:
         shutil.rmtree(SUBMS_DIR, ignore_errors=True)
         raise
 
 
-def fitting_parts(vis, layout, maxsize, chosen, tarred):
-    spans, counts, bytes_per_row, overhead = layout
+def fitting_parts(vis, mode, layout, maxsize, chosen, tarred):
     max_rows = math.inf
-    for _ in range(len(counts)):
-        ranges = partitioning.plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows)
-        ranges = with_selected_rows(ranges, spans, chosen)
-        parts = [make_part(vis, spans, counts, r, k, tarred) for k, r in enumerate(ranges, 1)]
+    for _ in range(sum(layout.counts)):
+        planned = with_selected_rows(partitioning.plan(mode, layout, maxsize, max_rows), chosen)
+        parts = [make_part(vis, p, k, tarred) for k, p in enumerate(planned, 1)]
         large = sorted((p["nrows"], p["bytes"]) for p in parts if p["bytes"] > maxsize)
         if not large:
             return remove_unplanned(parts)
-        max_rows = fewer_rows(*large[0], max(counts), maxsize)
-    raise AssertionError("one integration per sub-MS fits, or fewer_rows stopped")
+        max_rows = fewer_rows(*large[0], partitioning.smallest_unit(mode, layout), maxsize, mode)
+    raise AssertionError("one row per sub-MS fits, or fewer_rows stopped")
 
 
-def fewer_rows(nrows, nbytes, largest, maxsize):
+def fewer_rows(nrows, nbytes, largest, maxsize, mode="time"):
     """Rows per sub-MS below those of a written sub-MS that was too large; an error if
-    one integration (`largest` rows) would not fit any more."""
+    the piece the plan never splits (`largest` rows: partitioning.smallest_unit) would
+    not fit any more."""
     if largest > nrows - 1:
+        unit = {"time": "one integration", "both": "one integration of one spectral window",
+                "spw": "one spectral window"}[mode]
         raise partitioning.PartitionError(
-            f"maxsubmssize = {maxsize} bytes is below the smallest possible sub-MS: "
-            f"{nbytes} bytes on disk for {nrows} rows (one integration has up to {largest})")
+            f"maxsubmssize = {maxsize} bytes is below the smallest possible sub-MS "
+            f"(partitionby = {mode!r}): {nbytes} bytes on disk for {nrows} rows ({unit} has "
+            f"up to {largest})")
     print(f"MSpartition: a sub-MS of {nrows} rows took {nbytes} bytes, more than "
           f"maxsubmssize; planning again with at most {nrows - 1} rows per sub-MS")
     return nrows - 1
@@ -113,22 +117,15 @@ def remove_unplanned(parts):
     return parts
 
 
-def with_selected_rows(ranges, spans, chosen):
-    """The time ranges holding rows of the data selection (a gridding job fails on a
-    sub-MS where the selection finds none); all of them without a selection."""
-    if chosen is None:
-        return ranges
-    kept = [r for r in ranges if holds_any(chosen, spans[r[0]][0], spans[r[1]][1])]
-    if len(kept) < len(ranges):
-        print(f"MSpartition: {len(ranges) - len(kept)} of {len(ranges)} time ranges hold no "
-              "rows of the data selection (field, spw, timerange, ...): not written")
+def with_selected_rows(planned, chosen):
+    """The planned parts (as dicts) holding rows of the data selection (a gridding job
+    fails on a sub-MS where the selection finds none); all of them without a selection."""
+    planned = [p._asdict() for p in planned]
+    kept = [p for p in planned if partitioning.holds_selected(p, chosen)]
+    if len(kept) < len(planned):
+        print(f"MSpartition: {len(planned) - len(kept)} of {len(planned)} planned sub-MSes "
+              "hold no rows of the data selection (field, spw, timerange, ...): not written")
     return kept
-
-
-def holds_any(sorted_times, first, last):
-    """Whether some of the sorted times lie in [first, last]."""
-    i = bisect.bisect_left(sorted_times, first)
-    return i < len(sorted_times) and sorted_times[i] <= last
 
 
 def write_coordsys(params):
@@ -142,18 +139,19 @@ def write_coordsys(params):
     shutil.rmtree(scratch)
 
 
-def make_part(vis, spans, counts, r, k, tarred):
-    bounds = partitioning.time_bounds(spans, r)
+def make_part(vis, planned, k, tarred):
     out = products.subms_name(vis, k)
-    nrows = partitioning.rows(counts, r)
-    part = {"part": products.part_id(k), "subms": out, "time_bounds": list(bounds),
-            "integrations": r[1] - r[0] + 1, "nrows": nrows}
-    if partitioning.subms_rows(out, bounds) != nrows:
+    nrows = planned["nrows"]
+    part = {"part": products.part_id(k), "subms": out, "time_bounds": list(planned["time_bounds"]),
+            "integrations": planned["integrations"], "nrows": nrows}
+    if planned["ddids"] is not None:
+        part.update(spws=planned["spws"], ddids=planned["ddids"])
+    if partitioning.subms_rows(out, part) != nrows:
         os.makedirs(os.path.dirname(out), exist_ok=True)
         if os.path.exists(transfer.subms_tar(out)):      # the tar of an earlier sub-MS
             os.remove(transfer.subms_tar(out))
         with timing.timed("write_subms"):
-            copied = partitioning.write_subms(vis, bounds, out)
+            copied = partitioning.write_subms(vis, part, out)
         assert copied == nrows, f"{out}: copied {copied} rows, planned {nrows}"
     part["bytes"] = partitioning.folder_bytes(out)
     if tarred and not os.path.exists(transfer.subms_tar(out)):   # (sharedfs = False)

@@ -36,6 +36,7 @@ def add_psf(params, parts):
         partnames = products.checked_images([products.part_dir("psf", p) for p in parts],
                                             params, "gridding")
         synthesis.normalize_psf(params, products.image_base(work, params), partnames)
+        synthesis.sign_odd_weights(products.image_base(work, params), partnames)
     print(f"addImages: wrote {final}")
 
 

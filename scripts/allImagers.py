@@ -24,7 +24,7 @@ import os
 import sys
 
 import dagutils
-from imaging import cfcache, identity, parameters, products, startmodel, synthesis
+from imaging import cfcache, identity, parameters, products, startmodel, synthesis, transfer
 from imaging.cfcache import Status
 from imaging.modes import PSF_ONLY
 
@@ -36,9 +36,10 @@ def main(part, subms, cycle):
         sys.exit(f"allImagers: sub-MS {subms} does not exist: MSpartition wrote it, so it was "
                  f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
                  f"write the missing sub-MSes again, then submit again (the run continues)")
-    check_cfcache(params)
-    products.read_plan(params=params)               # (the sub-MS is of this run's MS)
-    setup = {"density": check_density(params), "csys": products.read_coordsys(params)}
+    plan = products.read_plan(params=params)        # (the sub-MS is of this run's MS)
+    csys = products.read_coordsys(params)
+    params = check_cfcache(params, products.plan_part(plan, part), csys)
+    setup = {"density": check_density(params), "csys": csys}
     cycle = str(cycle)
     if cycle in (PSF_ONLY, "0"):
         grid_psf = functools.partial(synthesis.grid_psf, makepb=part == products.part_id(1),
@@ -69,8 +70,10 @@ def predicted_model(params, cycle):
     return products.image_base(os.path.join(folder, "predict"), params)
 
 
-def check_cfcache(params):
-    """Grid only with a whole cache made for this run's parameters (it is only read)."""
+def check_cfcache(params, part, csys):
+    """Grid only with a whole cache made for this run's parameters (it is only read).
+    Returns the parameters to grid with: with SPW groups (partitionby), cfcache names
+    the cache of the part's SPWs only (cfcache.for_part)."""
     state = cfcache.status(params)
     if state not in (Status.UNUSED, Status.OK):
         detail = {Status.MISSING: "does not exist (or has no record of its parameters)",
@@ -78,8 +81,10 @@ def check_cfcache(params):
                   Status.STALE: f"was made for other parameters: {cfcache.differences(params)}"}[state]
         sys.exit(f"allImagers: cfcache = {params['cfcache']!r} {detail}; `make cfs` makes it "
                  f"for these parameters (or point cfcache at another path), then submit again")
+    params = cfcache.for_part(params, part, csys, remote=transfer.enabled(params))
     if state == Status.OK and (why := cfcache.too_small_grid(params, params["cfcache"])):
         sys.exit(f"allImagers: {why}")
+    return params
 
 
 def check_density(params):

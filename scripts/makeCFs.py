@@ -28,8 +28,9 @@ from imaging.modes import CFStep
 def main(mode, k=None):
     params = dagutils.load_params()
     step(params, mode, k)
-    if mode == CFStep.MERGE and transfer.enabled(params):   # sharedfs = False: the cache as
-        transfer.pack_cfcache(params)                   # the gridding jobs are sent it
+    if mode == CFStep.MERGE and transfer.enabled(params) and params["partitionby"] == "time":
+        transfer.pack_cfcache(params)   # sharedfs = False: the cache as the gridding jobs are
+                                        # sent it (with SPW groups, each its SPWs': stageIn)
 
 
 def step(params, mode, k):

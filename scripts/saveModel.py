@@ -17,7 +17,7 @@ import sys
 import time
 
 import dagutils
-from imaging import identity, modelcolumn, products
+from imaging import identity, modelcolumn, partitioning, products
 
 
 def main():
@@ -44,7 +44,7 @@ def main():
 
 
 def predicted_parts(params):
-    """[(time bounds, model table)] of every sub-MS, each checked to hold this run's model."""
+    """[(the query selecting its rows of the MS, model table)] of every sub-MS, each checked to hold this run's model."""
     plan = products.read_plan(params=params)
     parts = []
     for p in plan["parts"]:
@@ -53,7 +53,7 @@ def predicted_parts(params):
             sys.exit(f"saveModel: {folder} is missing: the predictModel job of {p['part']} "
                      "did not finish; submit the DAG again (it continues from what finished)")
         identity.require(folder, params, "deconvolution")
-        parts.append((p["time_bounds"], os.path.join(folder, modelcolumn.MODEL_TABLE)))
+        parts.append((partitioning.row_query(p), os.path.join(folder, modelcolumn.MODEL_TABLE)))
     return parts
 
 

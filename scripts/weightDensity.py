@@ -17,7 +17,7 @@ import shutil
 import sys
 
 import dagutils
-from imaging import products, synthesis
+from imaging import cfcache, products, synthesis, transfer
 from imaging.modes import DensityStep
 
 
@@ -26,6 +26,8 @@ def main(mode, part="", subms=""):
     if mode == DensityStep.PART:
         final = products.part_dir("weights", part)
         csys = products.read_coordsys(params)
+        entry = products.plan_part(products.read_plan(params=params), part)
+        params = cfcache.for_part(params, entry, csys, remote=transfer.enabled(params))
         make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
     elif mode == DensityStep.SUM:
         plan = products.read_plan(params=params)

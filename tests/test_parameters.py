@@ -6,6 +6,7 @@ that the decomposition cannot honour; each error names the parameter.
 import ast
 import json
 import os
+import re
 
 import pytest
 
@@ -61,6 +62,7 @@ def test_parameters_not_set_take_tclean_defaults(params_file):
     ("nterms = 3\ndeconvolver = 'hogbom'", "nterms"),
     ("jobresources = {'gridding': {}}", "jobresources"),
     ("sharedfs = 'no'", "sharedfs"),
+    ("partitionby = 'frequency'", "partitionby"),
     ("cfjobs = True", "cfjobs"),
 ])
 def test_bad_value_names_the_parameter(params_file, line, name):
@@ -195,6 +197,21 @@ def test_syntax_error_names_the_line(params_file):
                                         ("1.5 GB", 1_500_000_000), (1000, 1000)])
 def test_sizes(text, size):
     assert parameters.parse_size(text) == size
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("value, says", [
+    ("frequency", "partitionby = 'frequency' is not a partition mode: give 'time'"),
+    (["spw"], "partitionby = ['spw'] must be a str"),
+    ("SPW", "partitionby = 'SPW' is not a partition mode")])
+def test_partitionby_is_one_of_the_modes(value, says):
+    """The decomposition's own parameters are checked without CASA: partitionby must name
+    one of the three modes, and each of them passes."""
+    given = {name: default for name, (default, _, _) in parameters.DECOMPOSITION.items()}
+    for mode in ("time", "spw", "both"):
+        parameters.check_decomposition({**given, "partitionby": mode}, "imaging.py")
+    with pytest.raises(parameters.ParameterError, match=f"imaging.py: {re.escape(says)}"):
+        parameters.check_decomposition({**given, "partitionby": value}, "imaging.py")
 
 
 @pytest.mark.casa

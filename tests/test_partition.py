@@ -6,7 +6,7 @@ partitions derived by hand.
 import numpy as np
 import pytest
 
-from imaging import parameters, partitioning
+from imaging import cfcache, parameters, partitioning
 
 from helpers import COLUMNS, PYTHON, columns, disk_bytes, folder_digest, new_run, row_keys, run
 
@@ -170,3 +170,192 @@ def test_sub_ms_sizes_on_disk_stay_within_maxsubmssize(session_dir, shared, sim_
     assert len(subms) > 1
     assert max(disk_bytes(ms) for ms in subms) <= size
     assert sum(len(columns(ms)["TIME"]) for ms in subms) == len(columns(sim_ms)["TIME"])
+
+
+# ---- partitionby: SPW groups, and SPW groups split along time (layouts made by hand)
+def layout_of(windows, bytes_per_row=10, overhead=500, spacing=10.0):
+    """A Layout of integrations `spacing` s apart; windows: [(spw, ddids, rows per
+    integration)]."""
+    windows = [partitioning.Window(s, tuple(d), list(c)) for s, d, c in windows]
+    counts = partitioning.group_counts(windows)
+    spans = [(i * spacing, i * spacing + 0.5) for i in range(len(counts))]
+    return partitioning.Layout(spans, counts, bytes_per_row, overhead, windows)
+
+
+def cells_of(part, layout):
+    """The (integration, SPW) cells whose rows a planned part's query selects: the same
+    test as the TaQL of partitioning.row_query, on each integration's times."""
+    lo, hi = part.time_bounds
+    return {(i, w.spw) for i, (first, last) in enumerate(layout.spans)
+            for w in layout.windows
+            if w.counts[i] and lo < first and last < hi
+            and (part.ddids is None or set(w.ddids) <= set(part.ddids))}
+
+
+def assert_every_row_once(parts, layout, maxsize):
+    """Every (integration, SPW) cell with rows in exactly one part (so every row once and
+    no integration of an SPW split), each part at most maxsize as estimated, and each
+    part's row count the rows of its cells."""
+    seen = [c for p in parts for c in cells_of(p, layout)]
+    cells = {(i, w.spw) for w in layout.windows for i, n in enumerate(w.counts) if n}
+    assert sorted(seen) == sorted(cells)
+    rows_of = {(i, w.spw): w.counts[i] for w in layout.windows for i in range(len(w.counts))}
+    for p in parts:
+        assert p.nrows == sum(rows_of[c] for c in cells_of(p, layout))
+        assert layout.overhead + p.nrows * layout.bytes_per_row <= maxsize
+
+
+@pytest.mark.fast
+def test_plan_by_time_is_the_time_plan():
+    """partitionby = 'time' plans as before: the time ranges of plan_partitions over the
+    integrations' rows, every SPW in each, no data-description clause."""
+    layout = layout_of([(0, [0], [50] * 10), (1, [1], [50] * 10)])
+    parts = partitioning.plan("time", layout, 4000)
+    ranges = partitioning.plan_partitions(layout.counts, 10, 500, 4000)
+    assert [p.time_bounds for p in parts] == [partitioning.time_bounds(layout.spans, r) for r in ranges]
+    assert all(p.ddids is None and p.spws is None for p in parts)
+    assert partitioning.row_query(parts[0]._asdict()) == \
+        f"TIME > {parts[0].time_bounds[0]!r} && TIME < {parts[0].time_bounds[1]!r}"
+    assert_every_row_once(parts, layout, 4000)
+
+
+@pytest.mark.fast
+def test_plan_by_spw_groups_whole_windows():
+    """4 SPWs of 10 integrations x 100 rows (10 000 bytes each), 500 bytes of sub-tables:
+    25 000 bytes hold two SPWs (20 500), not three (30 500): 2 groups of 2, each over the
+    whole observation."""
+    layout = layout_of([(s, [s], [100] * 10) for s in range(4)])
+    parts = partitioning.plan("spw", layout, 25_000)
+    assert [p.spws for p in parts] == [[0, 1], [2, 3]]
+    assert [p.ddids for p in parts] == [[0, 1], [2, 3]]
+    assert all(p.integrations == 10 and p.nrows == 2000 for p in parts)
+    assert partitioning.row_query(parts[1]._asdict()).endswith(" && DATA_DESC_ID IN [2, 3]")
+    assert_every_row_once(parts, layout, 25_000)
+
+
+@pytest.mark.fast
+def test_plan_by_spw_keeps_the_data_descriptions_of_one_window_together():
+    """SPW 1 has two data descriptions (1 and 3: two polarization set-ups): one group."""
+    layout = layout_of([(0, [0], [100] * 4), (1, [1, 3], [100] * 4), (2, [2], [100] * 4)])
+    parts = partitioning.plan("spw", layout, 500 + 4000)
+    assert [p.ddids for p in parts] == [[0], [1, 3], [2]]
+    assert_every_row_once(parts, layout, 4500)
+
+
+@pytest.mark.fast
+def test_plan_by_spw_refuses_a_window_larger_than_maxsubmssize():
+    layout = layout_of([(0, [0], [100] * 10), (1, [1], [100] * 10)])
+    with pytest.raises(partitioning.PartitionError,
+                       match=r"maxsubmssize = 9000 .*partitionby = 'spw'.*spectral window 0.*'both'"):
+        partitioning.plan("spw", layout, 9000)
+
+
+@pytest.mark.fast
+def test_plan_by_both_splits_each_group_along_time():
+    """2 SPWs of 10 integrations x 100 rows; 6500 bytes hold 6 integrations of one SPW:
+    4 sub-MSes would do by size, at most one group per SPW, so 2 groups, each in 2 time
+    ranges of 5 integrations."""
+    layout = layout_of([(0, [0], [100] * 10), (1, [1], [100] * 10)])
+    parts = partitioning.plan("both", layout, 6500)
+    assert [(p.spws, p.integrations) for p in parts] == [([0], 5), ([0], 5), ([1], 5), ([1], 5)]
+    assert_every_row_once(parts, layout, 6500)
+
+
+@pytest.mark.fast
+def test_plan_by_both_is_one_part_when_it_fits():
+    layout = layout_of([(0, [0], [10] * 3), (1, [1], [10] * 3)])
+    parts = partitioning.plan("both", layout, 10_000)
+    assert [(p.spws, p.integrations, p.nrows) for p in parts] == [([0, 1], 3, 60)]
+
+
+@pytest.mark.fast
+def test_plan_by_both_skips_integrations_without_the_groups_rows():
+    """SPW 1 observed only in the second half: its sub-MSes hold only those integrations,
+    and SPW 0's time ranges reach over the second half (no rows of SPW 0 there)."""
+    layout = layout_of([(0, [0], [100] * 4 + [0] * 4), (1, [1], [0] * 4 + [100] * 4)])
+    parts = partitioning.plan("both", layout, 2600)
+    assert [(p.spws, p.integrations) for p in parts] == [([0], 2), ([0], 2), ([1], 2), ([1], 2)]
+    assert_every_row_once(parts, layout, 2600)
+
+
+@pytest.mark.fast
+def test_plan_by_both_refuses_an_integration_of_one_window_too_large():
+    layout = layout_of([(0, [0], [100] * 2), (1, [1], [100] * 2)])
+    with pytest.raises(partitioning.PartitionError, match="maxsubmssize = 1400 .*one integration of one"):
+        partitioning.plan("both", layout, 1400)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("mode", parameters.PARTITION_MODES)
+def test_plan_every_row_once_on_random_layouts(mode):
+    """Random layouts (SPWs missing from some integrations, uneven rows, some SPWs with
+    two data descriptions) and sizes from one integration of one SPW up to the whole MS:
+    every mode puts every cell in exactly one part within the size, or refuses naming
+    maxsubmssize."""
+    rng = np.random.default_rng(16)
+    planned = 0
+    for _ in range(200):
+        nspw, nint = rng.integers(1, 6), rng.integers(1, 12)
+        windows, dd = [], 0
+        for s in range(nspw):
+            counts = (rng.integers(1, 50, nint) * (rng.random(nint) < 0.8)).tolist()
+            if not any(counts):
+                counts[0] = 1
+            ndd = int(rng.integers(1, 3))
+            windows.append((s, list(range(dd, dd + ndd)), counts))
+            dd += ndd
+        layout = layout_of(windows, bytes_per_row=int(rng.integers(1, 20)),
+                           overhead=int(rng.integers(0, 100)))
+        maxsize = int(layout.overhead + layout.bytes_per_row * rng.integers(1, sum(layout.counts) + 1))
+        try:
+            parts = partitioning.plan(mode, layout, maxsize)
+        except partitioning.PartitionError as e:
+            assert "maxsubmssize" in str(e)
+            unit = partitioning.smallest_unit(mode, layout)
+            assert layout.overhead + unit * layout.bytes_per_row > maxsize or mode == "spw"
+            continue
+        assert_every_row_once(parts, layout, maxsize)
+        planned += 1
+    assert planned > 50
+
+
+@pytest.mark.fast
+def test_holds_selected_by_time_and_data_description():
+    chosen = {0: [5.0, 15.0], 2: [25.0]}
+    part = {"time_bounds": (10.0, 20.0), "ddids": None}
+    assert partitioning.holds_selected(part, chosen)
+    assert not partitioning.holds_selected({**part, "ddids": [1, 2]}, chosen)
+    assert partitioning.holds_selected({"time_bounds": (20.0, 30.0), "ddids": [2]}, chosen)
+    assert partitioning.holds_selected({**part, "ddids": [1]}, None)
+
+
+@pytest.mark.fast
+def test_spectral_windows_count_rows_per_integration_and_window():
+    """Two integrations (times 0-0.5 and 10-10.5), data descriptions 0 and 2 of SPW 0,
+    1 of SPW 1; rows counted by hand."""
+    times = np.array([0.0, 0.5, 0.2, 10.0, 10.5, 10.0, 10.2])
+    ddids = np.array([0, 1, 2, 0, 0, 1, 2])
+    windows = partitioning.spectral_windows(times, ddids, [(0.0, 0.5), (10.0, 10.5)], [0, 1, 0])
+    assert windows == [partitioning.Window(0, (0, 2), [2, 3]), partitioning.Window(1, (1,), [1, 1])]
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("spws, uses", [([0], {0, 3}), ([1], {1, 3}), ([2], {2}),
+                                        ([3], {0, 1, 3}), ([0, 1], {0, 1, 3})])
+def test_cfs_a_spw_group_is_gridded_with(spws, uses):
+    """What was measured on a 4-SPW MS (channels 64 MHz apart, 2 per SPW; CFs at each
+    SPW's highest channel; reffreq 3 GHz): each SPW's sub-MS gridded with a folder of
+    these SPWs' CFs gave pixels identical to the whole cache's, and without SPW 1's, SPW
+    3's PSF was 0.25% off (its lower channel's conjugate frequency, 2.3505 GHz, lies
+    nearer 2.596 than 2.096 GHz)."""
+    windows = {f"CFS_0_0_CF_{s}_0_{m}.im": (s, (2.096 + 0.5 * s) * 1e9)
+               for s in range(4) for m in (0, 1)}
+    channels = {s: [(2.032 + 0.5 * s) * 1e9, (2.096 + 0.5 * s) * 1e9] for s in range(4)}
+    assert cfcache.needed_windows(windows, channels, spws, 3e9) == uses
+
+
+@pytest.mark.fast
+def test_cfs_of_every_spw_where_the_conjugate_is_not_real():
+    """Above sqrt(2) x reffreq the conjugate frequency is not real: every CF is kept."""
+    windows = {"CFS_0_0_CF_0_0_0.im": (0, 2e9), "CFS_0_0_CF_1_0_0.im": (1, 4.5e9)}
+    assert cfcache.needed_windows(windows, {0: [2e9], 1: [4.5e9]}, [1], 3e9) == {0, 1}

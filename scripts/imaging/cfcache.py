@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 
 from imaging import casa, parameters
 
@@ -127,6 +128,151 @@ def too_small_grid(params, folder):
             "gridded.  The support grows with the field of view (imsize x cell): keep that "
             f"and use at least {needed} pixels across, e.g. imsize = [{needed}, {needed}] "
             f"with a cell {needed / min(imsize):.3g} times smaller than {params['cell']!r}")
+
+
+# ---------------------------------------------------------------- a part's windows only
+# With partitionby 'spw' or 'both' a sub-MS holds some spectral windows, and its gridder
+# is given a folder of only the CFs it uses, under their own names, beside the record.
+# Found by experiment (casatools 6.7.0.31, awproject, wbawp, conjbeams; 2 and 4 SPWs):
+# - a CF image names its SPW in its miscinfo, BandName 'SPW<id>' (the MS's SPW id; the
+#   _CF_<k>_ of its name is its place among the SPWs drygridding was given), and its
+#   frequency is its spectral axis' reference value (the SPW's highest channel);
+# - the gridder reads no index or auxiliary file: it lists the CFS_* and WTCFS_* in the
+#   folder and, for each channel nu, takes the CF nearest nu and, for the conjugate
+#   beam, the CF nearest sqrt(2 reffreq^2 - nu^2) (CASA's conjugate frequency; reffreq:
+#   the image's), silently, whatever the folder holds.  4 SPWs with CFs at 2.096,
+#   2.596, 3.096, 3.596 GHz, channels 64 MHz below each, reffreq 3 GHz: SPW 0 needs the
+#   CFs of SPWs 0 and 3, SPW 1 of 1 and 3, SPW 2 its own, SPW 3 of 0, 1 and 3 (its lower
+#   channel's conjugate, 2.3505 GHz, lies nearer 2.596 than 2.096; the miscinfo's
+#   ConjFreq, 2.096, is its highest channel's only).  With those CFs each SPW's sub-MS
+#   grids to pixels identical to the whole cache's; without SPW 1's, SPW 3's PSF was
+#   0.25% off, without the conjugates SPW 0's 3% (its weight 12%).
+# So a group's folder holds the CFs nearest each of its channels and each channel's
+# conjugate frequency, as the whole cache has them (a subset never holds a CF nearer
+# than the whole cache's nearest: extra CFs are harmless, a missing one is not).
+# SUBSETS holds one folder per SPW group, of symbolic links into the cache, beside a
+# copy of its record; without a shared filesystem its tar is sent (transfer.py).
+SUBSETS = os.path.join("products", "cfsubsets")
+NEAR = 1e-4        # CFs this much (relative) farther than the nearest are taken too:
+                   # the channels' frame (TOPO, LSRK) moves them by ~1e-4
+
+
+def cf_windows(folder):
+    """{CF name ('CFS_*'): (its SPW id, frequency)}, from each CF image."""
+    from imaging import casaenv  # noqa: F401
+    from casatools import image
+    windows = {}
+    with casa.using(image()) as ia:
+        for name in cf_names(folder):
+            with casa.opened(ia, os.path.join(folder, name)):
+                misc, csys = ia.miscinfo(), ia.coordsys()
+                freq = float(csys.referencevalue(type="spectral")["numeric"][0])
+                csys.done()
+            band = str(misc.get("BandName", ""))
+            if not band.startswith("SPW") or not band[3:].isdigit():
+                raise parameters.ParameterError(
+                    f"{folder}/{name}: its miscinfo names no spectral window (BandName "
+                    f"{band!r}, expected 'SPW<id>'): not a CF cache of awproject")
+            windows[name] = (int(band[3:]), freq)
+    return windows
+
+
+def needed_windows(windows, channels, spws, reffreq):
+    """The SPWs whose CFs a part of SPWs `spws` is gridded with: for each channel
+    frequency nu of its SPWs (channels: {spw: [Hz]}), those of the CFs (windows:
+    cf_windows) nearest nu and nearest its conjugate frequency sqrt(2 reffreq^2 - nu^2)
+    (every SPW's where that is not real)."""
+    freqs = [(freq, spw) for spw, freq in windows.values()]
+    cached = {spw for _, spw in freqs}          # (SPWs out of the data selection have none)
+    needed = set()
+    for nu in (nu for spw in spws if spw in cached for nu in channels[spw]):
+        square = 2 * reffreq ** 2 - nu ** 2
+        if square <= 0:
+            return {spw for _, spw in freqs}
+        for target in (nu, math.sqrt(square)):
+            nearest = min(abs(f - target) for f, _ in freqs)
+            needed |= {spw for f, spw in freqs if abs(f - target) <= nearest + NEAR * target}
+    return needed
+
+
+def channel_freqs(vis):
+    """{spw: [channel frequencies, Hz]} of an MS (its SPECTRAL_WINDOW table)."""
+    from imaging import casaenv  # noqa: F401
+    from casatools import table
+    with casa.opened(table(), os.path.join(vis, "SPECTRAL_WINDOW"), nomodify=True) as tb:
+        return {spw: [float(f) for f in tb.getcell("CHAN_FREQ", spw)] for spw in range(tb.nrows())}
+
+
+def reference_frequency(csys):
+    """The image's reference frequency, from a coordinate-system record (getcsys)."""
+    coords = csys["coordsys"]
+    spectral = next(v for k, v in coords.items() if k.startswith("spectral"))
+    return float(spectral["wcs"]["crval"])
+
+
+def group_name(spws):
+    return "spw" + "_".join(str(s) for s in spws)
+
+
+def subset_path(params, spws):
+    """Where the CF cache of a group of SPWs is (SUBSETS/<group>/<cache's name>)."""
+    name = os.path.basename(os.path.normpath(params["cfcache"]))
+    return os.path.join(SUBSETS, group_name(spws), name)
+
+
+def subset(params, part, reffreq):
+    """The CF cache of the part's SPW group: a folder of symbolic links to the CFS_* and
+    WTCFS_* its gridder uses (needed_windows) in the run's (whole, checked) cache, and
+    its record; made once per group, atomically, kept while the cache's record and path
+    are the same.  Nothing is computed."""
+    spws = part["spws"]
+    final = subset_path(params, spws)
+    cache = os.path.abspath(params["cfcache"])
+    with open(recorded_path(params)) as f:
+        record = f.read()
+    group = os.path.dirname(final)
+    stale = os.path.exists(group)
+    if os.path.isfile(final + ".json") and os.path.islink(final + ".source"):
+        with open(final + ".json") as f:
+            if f.read() == record and os.readlink(final + ".source") == cache:
+                return final
+    windows = cf_windows(cache)
+    needed = needed_windows(windows, channel_freqs(part["subms"]), spws, reffreq)
+    os.makedirs(SUBSETS, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(group) + ".", suffix=".tmp", dir=SUBSETS)
+    work = os.path.join(tmp, os.path.basename(final))
+    os.makedirs(work)
+    for name, (spw, _) in windows.items():
+        if spw in needed:
+            for n in (name, "WT" + name):
+                os.symlink(os.path.join(cache, n), os.path.join(work, n))
+    os.symlink(cache, work + ".source")
+    with open(work + ".json", "w") as f:
+        f.write(record)
+    if stale:                     # (made for another cache, or by an interrupted try)
+        shutil.rmtree(group, ignore_errors=True)
+    try:
+        os.rename(tmp, group)
+    except OSError:               # another job put the same one in place meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def for_part(params, part, csys, remote=False):
+    """The parameters a job on a sub-MS grids with: with a CF cache and a part of some
+    SPWs (the plan's `spws`), cfcache names the cache of the CFs that part uses only
+    (subset; a remote job was sent it alone, transfer.py); else as they are.  Stops
+    unless that cache holds CFs of the part's SPWs."""
+    if not params["cfcache"] or part.get("spws") is None:
+        return params
+    cache = params["cfcache"] if remote else subset(params, part, reference_frequency(csys))
+    held = {spw for spw, _ in cf_windows(cache).values()}
+    if not set(part["spws"]) & held:
+        raise parameters.ParameterError(
+            f"the CF cache {cache} of part {part['part']} (SPWs {part['spws']}) holds the "
+            f"CFs of SPWs {sorted(held)}: run the DAG again (the CF cache and its subsets "
+            "are checked and made again where they do not fit)")
+    return {**params, "cfcache": cache}
 
 
 def share(cfs, njobs, k):

@@ -7,8 +7,8 @@ and of the identities of the stages it is made from:
     ms             the MS's content: SPWs (frequencies, widths), polarizations,
                    antennas and dishes, telescope, fields, rows, time range and a
                    sample of visibilities, flags and weights (ms_content)
-    partition      ms + the data selection, maxsubmssize, sharedfs: the sub-MSes
-                   and their plan
+    partition      ms + the data selection, maxsubmssize, partitionby, sharedfs: the
+                   sub-MSes and their plan
     gridding       partition + every other parameter that is not below, and the
                    pixels of a start model: the coordinate system, weight density,
                    PSF, start model and the first residual (products/psf,
@@ -37,7 +37,7 @@ STAGES = ("ms", "partition", "gridding", "deconvolution", "restore")
 HARMLESS = {"jobresources", "cfjobs", "parallel", "verbose", "majorcyclebatch",
             "cfcache",     # (the cache is checked by its own record, cfcache.shaping)
             "savemodel"}   # (only whether the model column's stage runs: saveModelDag.py)
-PARTITION = {"maxsubmssize", "sharedfs", *parameters.SELECTION}
+PARTITION = {"maxsubmssize", "partitionby", "sharedfs", *parameters.SELECTION}
 DECONVOLUTION = {
     "niter", "gain", "threshold", "nsigma", "cycleniter", "cyclefactor", "minpsffraction",
     "maxpsffraction", "nmajor", "interactive", "usemask", "mask", "pbmask",

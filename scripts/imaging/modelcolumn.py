@@ -86,7 +86,7 @@ def keep_model_table(copy, path):
 # ---------------------------------------------------------------- into the MS
 def write(tb, parts):
     """Write MODEL_DATA of the MS open in `tb` (locked) from the products of its
-    sub-MSes: [(time bounds, model table)].  Returns the rows written.  On failure the
+    sub-MSes: [(the TaQL selecting its rows, partitioning.row_query; model table)].  Returns the rows written.  On failure the
     MS is as it was.  Each cell of NEW is written once: the prediction, else (NaN, or a
     row in no sub-MS) the MS's MODEL_DATA or CASA's initial value."""
     recover(tb)
@@ -94,8 +94,8 @@ def write(tb, parts):
     try:
         add_new_column(tb, had, parts[0][1])
         kept = Kept(tb, had)
-        fill_outside(tb, [bounds for bounds, _ in parts], kept)
-        rows = sum(merge_part(tb, bounds, table, kept) for bounds, table in parts)
+        fill_outside(tb, [where for where, _ in parts], kept)
+        rows = sum(merge_part(tb, where, table, kept) for where, table in parts)
     except BaseException:
         if NEW in tb.colnames():
             tb.removecols([NEW])
@@ -195,9 +195,9 @@ class Kept:
         return initial_cube(self.hands[dd], shape, n)
 
 
-def fill_outside(tb, bounds, kept):
-    """The rows of no sub-MS (time ranges without selected rows): their kept values."""
-    inside = " || ".join(f"(TIME > {lo!r} && TIME < {hi!r})" for lo, hi in bounds)
+def fill_outside(tb, queries, kept):
+    """The rows of no sub-MS (parts without selected rows): their kept values."""
+    inside = " || ".join(f"({where})" for where in queries)
     for dd in data_descriptions(tb):
         with contextlib.closing(tb.query(f"DATA_DESC_ID == {dd} && !({inside})",
                                          sortlist="")) as group:
@@ -205,17 +205,16 @@ def fill_outside(tb, bounds, kept):
                 group.putcol(NEW, kept.values(group, dd, start, n, shape), start, n)
 
 
-def merge_part(tb, bounds, model_table, kept):
+def merge_part(tb, within, model_table, kept):
     """One sub-MS's rows of NEW (those MSpartition copied into it: the same query,
-    lo < TIME < hi, in row order): the predicted cells, the kept values elsewhere; the
-    keys of every row are checked."""
-    within = f"TIME > {bounds[0]!r} && TIME < {bounds[1]!r}"
+    `within`, in row order): the predicted cells, the kept values elsewhere; the keys of
+    every row are checked."""
     with contextlib.closing(tb.query(within, sortlist="")) as sel:
         nrows = sel.nrows()
     with casa.opened(table_tool(), model_table, nomodify=True) as mt:
         if nrows != mt.nrows():
             raise RuntimeError(f"{model_table}: {mt.nrows()} rows, but the MS has {nrows} in "
-                               f"its time range {bounds}: the MS changed since the partition")
+                               f"its part ({within}): the MS changed since the partition")
         for dd in data_descriptions(mt):
             with contextlib.closing(tb.query(f"{within} && DATA_DESC_ID == {dd}", sortlist="")) as mine, \
                     contextlib.closing(mt.query(f"DATA_DESC_ID == {dd}", sortlist="")) as theirs:

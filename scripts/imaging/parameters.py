@@ -25,6 +25,9 @@ DEFAULT_FILE = os.path.join("params", "imaging.py")
 # The decomposition's own parameters: name -> (default, type, description).
 DECOMPOSITION = {
     "maxsubmssize": ("2GB", (str, int), "largest size of one sub-MS, e.g. '500MB', '100GB'"),
+    "partitionby": ("time", str, "how the MS is split into sub-MSes: 'time' (ranges of whole "
+                    "integrations), 'spw' (groups of whole spectral windows) or 'both' "
+                    "(spectral-window groups, each split along time)"),
     "jobresources": ({}, dict, "HTCondor requests per job kind, overriding resources.py's"),
     "majorcyclebatch": (10, int, "major cycles per unrolled batch of the DAG (nextCycles.py)"),
     "cfjobs": (0, int, "jobs filling the CF cache at once; 0: one per core of the machine"),
@@ -49,6 +52,7 @@ SUPPORTED = {
     "outlierfile": ("",),
 }
 CF_GRIDDERS = ("awproject",)
+PARTITION_MODES = ("time", "spw", "both")     # partitionby (partitioning.py)
 DENSITY_WEIGHTINGS = ("uniform", "briggs")   # need the whole MS's weight density
 SIZE_UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -200,6 +204,11 @@ def check_decomposition(params, path):
         if not isinstance(params[name], kinds) or (isinstance(params[name], bool) and bool not in kinds):
             names = " or ".join(k.__name__ for k in kinds)
             raise ParameterError(f"{path}: {name} = {params[name]!r} must be a {names} ({what})")
+    if params["partitionby"] not in PARTITION_MODES:
+        raise ParameterError(
+            f"{path}: partitionby = {params['partitionby']!r} is not a partition mode: give "
+            "'time' (sub-MSes of whole integrations), 'spw' (of whole spectral windows) or "
+            "'both' (spectral-window groups, each split along time)")
     for name, least in (("majorcyclebatch", 1), ("cfjobs", 0)):
         if params[name] < least:
             raise ParameterError(f"{path}: {name} = {params[name]} must be >= {least}")

@@ -1,15 +1,144 @@
-"""Splitting an MS into sub-MSes: the plan (time ranges of whole integrations, each
-sub-MS under maxsubmssize) and the casatools calls that read the MS and write a
-sub-MS.  casatools is imported only by the functions that read an MS."""
+"""Splitting an MS into sub-MSes: the plan (each sub-MS whole integrations of a group of
+spectral windows, under maxsubmssize) and the casatools calls that read the MS and write
+a sub-MS.  casatools is imported only by the functions that read an MS.
+
+`partitionby` chooses how (plan):
+    'time'  ranges of whole integrations of every spectral window (SPW);
+    'spw'   groups of whole SPWs (consecutive SPW ids, balanced by rows), each over the
+            whole observation;
+    'both'  SPW groups (as many as the size calls for, at most one per SPW), each split
+            along time where it is larger than maxsubmssize.
+A sub-MS's rows are those its part's query selects (row_query): lo < TIME < hi, and
+with SPW groups DATA_DESC_ID among the group's data descriptions; the plan's parts
+select disjoint sets of rows that together are every row.
+"""
 import bisect
 import itertools
 import math
 import os
+from typing import NamedTuple
 
 from imaging import casa, parameters, products
 
+
 class PartitionError(ValueError):
     """The MS cannot be split as asked; the message names the parameter."""
+
+
+class Window(NamedTuple):
+    """One spectral window of the MS: its data descriptions and its rows per integration."""
+    spw: int
+    ddids: tuple
+    counts: list
+
+
+class Layout(NamedTuple):
+    """What the plan needs of an MS (ms_layout)."""
+    spans: list            # (first, last) TIME of each integration, in time order
+    counts: list           # rows of each integration
+    bytes_per_row: float   # of the main table
+    overhead: int          # bytes of the sub-tables, which every sub-MS copies
+    windows: list          # Window per SPW that has rows, by SPW id
+
+
+class Part(NamedTuple):
+    """One planned sub-MS: its SPWs and data descriptions (None: all), the open time
+    interval of its rows, its integrations and rows."""
+    spws: list
+    ddids: list
+    time_bounds: tuple
+    integrations: int
+    nrows: int
+
+
+# ---------------------------------------------------------------- the plan
+def plan(mode, layout, maxsize, max_rows=math.inf):
+    """The sub-MSes for partitionby = mode: [Part], SPW group by SPW group, in time
+    order within a group.  Each holds whole integrations (of its SPWs), at most
+    `maxsize` bytes as estimated (sub-tables plus rows times bytes per row) and at most
+    `max_rows` rows (what the sub-MSes written show: MSpartition.fitting_parts)."""
+    spans, _, bytes_per_row, overhead, windows = layout
+    if mode == "time":
+        groups = [None]
+    elif mode == "spw":
+        groups = spw_groups(windows, bytes_per_row, overhead, maxsize, max_rows)
+    else:
+        groups = split_groups(windows, bytes_per_row, overhead, maxsize, max_rows)
+    parts = []
+    for group in groups:
+        counts = group_counts(group or windows)
+        kept = [i for i, c in enumerate(counts) if c]     # integrations with rows of the group
+        gspans, gcounts = [spans[i] for i in kept], [counts[i] for i in kept]
+        ranges = ([(0, len(kept) - 1)] if mode == "spw" else
+                  plan_partitions(gcounts, bytes_per_row, overhead, maxsize, max_rows))
+        spws = None if group is None else [w.spw for w in group]
+        ddids = None if group is None else sorted(d for w in group for d in w.ddids)
+        parts += [Part(spws, ddids, time_bounds(gspans, r), r[1] - r[0] + 1, rows(gcounts, r))
+                  for r in ranges]
+    return parts
+
+
+def group_counts(windows):
+    """Rows per integration of some SPWs together."""
+    return [sum(c) for c in zip(*(w.counts for w in windows))]
+
+
+def capacity(bytes_per_row, overhead, maxsize, max_rows):
+    return min(maxsize - overhead, max_rows * bytes_per_row)
+
+
+def spw_groups(windows, bytes_per_row, overhead, maxsize, max_rows):
+    """partitionby = 'spw': consecutive SPWs in groups balanced by rows, as few as fit."""
+    totals = [sum(w.counts) for w in windows]
+    room = capacity(bytes_per_row, overhead, maxsize, max_rows)
+    largest = max(range(len(windows)), key=lambda k: totals[k])
+    if totals[largest] * bytes_per_row > room:
+        raise PartitionError(
+            f"maxsubmssize = {maxsize} bytes is below the smallest sub-MS partitionby = 'spw' "
+            f"can make: spectral window {windows[largest].spw} over the whole observation "
+            f"({totals[largest]} rows) takes about "
+            f"{math.ceil(overhead + totals[largest] * bytes_per_row)} bytes with the "
+            "sub-tables; give partitionby = 'both' (each SPW group also split along time) "
+            "or a larger maxsubmssize")
+    return [windows[a:b + 1]
+            for a, b in plan_partitions(totals, bytes_per_row, overhead, maxsize, max_rows)]
+
+
+def split_groups(windows, bytes_per_row, overhead, maxsize, max_rows):
+    """partitionby = 'both': as many SPW groups as the size calls for (at most one per SPW,
+    more when one integration of a group would not fit), each later split along time."""
+    totals = [sum(w.counts) for w in windows]
+    room = capacity(bytes_per_row, overhead, maxsize, max_rows)
+    needed = max(1, math.ceil(sum(totals) * bytes_per_row / room)) if room > 0 else len(windows)
+    for ngroups in range(min(needed, len(windows)), len(windows) + 1):
+        groups = [windows[a:b + 1] for a, b in balanced_ranges(totals, ngroups)]
+        if all(max(group_counts(g)) * bytes_per_row <= room for g in groups):
+            return groups
+    largest = max(max(w.counts) for w in windows)
+    raise PartitionError(
+        f"maxsubmssize = {maxsize} bytes is below the smallest possible sub-MS: one "
+        f"integration of one spectral window ({largest} rows, about "
+        f"{largest * bytes_per_row:.0f} bytes) plus the sub-tables ({overhead:.0f} bytes)")
+
+
+def smallest_unit(mode, layout):
+    """Rows of the largest piece the plan never splits: an integration ('time'), an
+    integration of one SPW ('both'), a whole SPW ('spw')."""
+    if mode == "time":
+        return max(layout.counts)
+    if mode == "both":
+        return max(max(w.counts) for w in layout.windows)
+    return max(sum(w.counts) for w in layout.windows)
+
+
+def row_query(part):
+    """The TaQL selecting a planned part's rows of the MS (and of its sub-MS): its time
+    interval, and its data descriptions when it holds a group of SPWs."""
+    lo, hi = part["time_bounds"]
+    where = f"TIME > {lo!r} && TIME < {hi!r}"
+    if part.get("ddids") is not None:
+        where += f" && DATA_DESC_ID IN [{', '.join(str(d) for d in part['ddids'])}]"
+    return where
 
 
 def plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows=math.inf):
@@ -106,7 +235,8 @@ def integration_time(times, baselines, interval):
 
 
 def ms_layout(vis):
-    """Integrations ((first, last) TIME), rows of each, bytes per row, sub-table bytes."""
+    """The MS's Layout: integrations ((first, last) TIME), rows of each, bytes per row,
+    sub-table bytes, and each SPW's data descriptions and rows per integration."""
     import numpy as np
     from imaging import casaenv  # noqa: F401
     from casatools import table
@@ -114,15 +244,37 @@ def ms_layout(vis):
         nrows = tb.nrows()
         if nrows:
             times, baselines = tb.getcol("TIME"), baseline_ids(tb)
+            ddids = tb.getcol("DATA_DESC_ID")
             interval = float(np.median(tb.getcol("INTERVAL")))
         subtables = [kw for kw, v in tb.getkeywords().items()
                      if isinstance(v, str) and v.startswith("Table: ")]
     if not nrows:
         raise PartitionError(f"vis = {vis!r}: the measurement set has no rows")
     spans, counts = integrations(times, baselines, interval)
+    del baselines
+    with casa.opened(table(), os.path.join(vis, "DATA_DESCRIPTION"), nomodify=True) as tb:
+        dd_spw = tb.getcol("SPECTRAL_WINDOW_ID").tolist()
+    windows = spectral_windows(times, ddids, spans, dd_spw)
     main = folder_bytes(vis, skip=subtables)
     overhead = sum(folder_bytes(os.path.join(vis, s)) for s in subtables)
-    return spans, counts, main / nrows, overhead
+    return Layout(spans, counts, main / nrows, overhead, windows)
+
+
+def spectral_windows(times, ddids, spans, dd_spw):
+    """[Window]: per SPW with rows, its data descriptions and rows per integration
+    (spans: the integrations' (first, last) TIME, in time order)."""
+    import numpy as np
+    starts = np.array([first for first, _ in spans])
+    ndd = len(dd_spw)
+    index = (np.searchsorted(starts, times, side="right") - 1) * ndd + ddids
+    per_dd = np.bincount(index, minlength=len(spans) * ndd).reshape(len(spans), ndd)
+    del index
+    windows = []
+    for spw in sorted(set(dd_spw)):
+        mine = tuple(d for d in range(ndd) if dd_spw[d] == spw and per_dd[:, d].any())
+        if mine:
+            windows.append(Window(spw, mine, per_dd[:, list(mine)].sum(axis=1).tolist()))
+    return windows
 
 
 def baseline_ids(tb):
@@ -143,8 +295,9 @@ def folder_bytes(path, skip=()):
     return total
 
 
-def selected_times(vis, params):
-    """Sorted unique times of the rows tclean's data selection picks (None: no selection)."""
+def selected_rows(vis, params):
+    """DATA_DESC_ID -> sorted unique times of the rows tclean's data selection picks
+    (None: no selection)."""
     import numpy as np
     from imaging import casaenv  # noqa: F401
     from casatools import ms
@@ -153,11 +306,28 @@ def selected_times(vis, params):
         return None
     with casa.opened(ms(), vis) as tool:
         tool.msselect({parameters.SELECTION[k]: v for k, v in given.items()})
-        return np.unique(tool.getdata(["time"])["time"]).tolist()
+        chosen = tool.getdata(["time", "data_desc_id"])
+    times, ddids = chosen["time"], chosen["data_desc_id"]
+    return {int(d): np.unique(times[ddids == d]).tolist() for d in np.unique(ddids)}
 
 
-def write_subms(vis, bounds, out):
-    """Copy the rows with lo < TIME < hi, with all sub-tables, into a new MS.
+def holds_selected(part, chosen):
+    """Whether a planned part (a dict of the plan) holds rows of the data selection
+    (chosen: selected_rows); every part does without a selection."""
+    if chosen is None:
+        return True
+    lo, hi = part["time_bounds"]
+    ddids = chosen if part.get("ddids") is None else part["ddids"]
+    for dd in ddids:
+        times = chosen.get(dd, [])
+        i = bisect.bisect_right(times, lo)
+        if i < len(times) and times[i] < hi:
+            return True
+    return False
+
+
+def write_subms(vis, part, out):
+    """Copy a planned part's rows (row_query), with all sub-tables, into a new MS.
 
     The input MS is opened read-only; the copy is made under a temporary
     name and renamed when complete.
@@ -165,26 +335,28 @@ def write_subms(vis, bounds, out):
     from imaging import casaenv  # noqa: F401
     from casatools import table
     with products.building(out) as tmp, casa.opened(table(), vis, nomodify=True) as tb:
-        sel = tb.query(f"TIME > {bounds[0]!r} && TIME < {bounds[1]!r}", sortlist="")
+        sel = tb.query(row_query(part), sortlist="")
         nrows = sel.nrows()
         sel.copy(newtablename=tmp, deep=True, valuecopy=True, returnobject=False)
         sel.close()
     return nrows
 
 
-def subms_rows(path, bounds):
-    """Rows of an existing sub-MS if all its times lie within bounds, else -1."""
+def subms_rows(path, part):
+    """Rows of an existing sub-MS if all of them are the part's (row_query), else -1."""
     if not os.path.isfile(os.path.join(path, "table.dat")):
         return -1
     from imaging import casaenv  # noqa: F401
     from casatools import table
     with casa.opened(table(), path, nomodify=True) as tb:
-        times = tb.getcol("TIME")
-    inside = len(times) and bounds[0] < times.min() and times.max() < bounds[1]
-    return len(times) if inside else -1
+        nrows = tb.nrows()
+        sel = tb.query(row_query(part), sortlist="")
+        inside = sel.nrows()
+        sel.close()
+    return nrows if nrows and inside == nrows else -1
 
 
 def size_for(nparts, ms):
     """A maxsubmssize that fits the MS in nparts sub-MSes (sub-tables plus rows/nparts)."""
-    _, counts, bytes_per_row, overhead = ms_layout(str(ms))
-    return int(overhead + bytes_per_row * sum(counts) / nparts * 1.02)
+    layout = ms_layout(str(ms))
+    return int(layout.overhead + layout.bytes_per_row * sum(layout.counts) / nparts * 1.02)

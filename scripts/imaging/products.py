@@ -250,6 +250,11 @@ def read_plan(path=PLAN, params=None):
     return plan
 
 
+def plan_part(plan, part):
+    """A part's entry of the plan (its sub-MS, time bounds and, with SPW groups, SPWs)."""
+    return next(p for p in plan["parts"] if p["part"] == part)
+
+
 def write_plan(plan, path=PLAN):
     write_json(path, plan)
 

@@ -207,6 +207,43 @@ def normalize_psf(params, imagename, partnames):
 
 
 @casa_work
+def sign_odd_weights(imagename, partnames):
+    """The gathered weight of each odd Taylor term as tclean makes it over the whole MS.
+
+    The AW gridders keep an odd term's weight image as |sum of w (nu - reffreq)^k ...|,
+    pixel by pixel: positive, whatever the sign of the sum.  Sub-MSes of SPW groups on
+    both sides of reffreq have sums of opposite signs (2 SPWs at 2.1 and 3.1 GHz,
+    reffreq 3 GHz: weight.tt1 -13144 and +894 at the peak, so the gathered 14038, and
+    tclean's 12250), so the gathered |a| + |b| is not |a + b|.  Each part's sign is that
+    of its sum of weights of the term (sumwt: one signed number per term); where they
+    differ, the gathered image is scaled, pixel by pixel, by |sum of signed parts| / sum
+    of parts (tclean does not scale an odd term's weight when it normalizes).  Returns
+    the terms rescaled (none when every part has the same sign: time partitions)."""
+    import numpy as np
+    done = []
+    k = 1
+    with using(image()) as ia:
+        while os.path.isdir(f"{imagename}.weight.tt{k}"):
+            signs = []
+            for part in partnames:
+                with opened(ia, f"{part}.sumwt.tt{k}"):
+                    signs.append(np.sign(float(ia.getchunk().ravel()[0])) or 1.0)
+            if len(set(signs)) > 1:
+                signed, unsigned = 0.0, 0.0
+                for part, sign in zip(partnames, signs):
+                    with opened(ia, f"{part}.weight.tt{k}"):
+                        raw = ia.getchunk().astype(np.float64)
+                    signed, unsigned = signed + sign * raw, unsigned + raw
+                scale = np.divide(np.abs(signed), unsigned, out=np.ones_like(unsigned),
+                                  where=unsigned != 0)
+                with opened(ia, f"{imagename}.weight.tt{k}", cache=False):
+                    ia.putchunk((ia.getchunk() * scale).astype(np.float32))
+                done.append(k)
+            k += 2
+    return done
+
+
+@casa_work
 def normalize_residual(params, imagename, partnames):
     """Sum partial residuals and their sums of weights, normalize once."""
     with using(normalizer(params, imagename, partnames)) as pn:

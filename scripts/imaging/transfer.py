@@ -26,7 +26,7 @@ import os
 import shutil
 import tarfile
 
-from imaging import jobkinds, products
+from imaging import cfcache, jobkinds, products
 
 ROOT = os.path.join(products.PRODUCTS, "transfer")
 CODE_TAR = os.path.join(ROOT, "code.tar")
@@ -76,6 +76,25 @@ def pack_cfcache(params):
         tar.add(cache + ".json", name + ".json")
 
 
+def cfcache_tar(params, part):
+    """The CF cache a job on the sub-MS of `part` is sent: the whole cache, or with SPW
+    groups (partitionby) the CFs the part's gridder uses only (cfcache.subset), one tar per
+    group, made by the first PRE script that needs it, as SCRATCH_CFCACHE/<name>."""
+    entry = products.plan_part(products.read_plan(), part)
+    if entry.get("spws") is None:
+        return CFCACHE_TAR
+    spws = entry["spws"]
+    reffreq = cfcache.reference_frequency(products.read_coordsys(params))
+    folder = cfcache.subset(params, entry, reffreq)
+    tarpath = os.path.join(ROOT, "cfcache", cfcache.group_name(spws) + ".tar")
+    if newer_than_tar(cfcache.recorded_path(params), tarpath):
+        name = os.path.join(SCRATCH_CFCACHE, os.path.basename(folder))
+        with atomic_tar(tarpath, dereference=True) as tar:
+            tar.add(folder, name)
+            tar.add(folder + ".json", name + ".json")
+    return tarpath
+
+
 def newer_than_tar(path, tarpath):
     return not os.path.exists(tarpath) or os.path.getmtime(path) > os.path.getmtime(tarpath)
 
@@ -87,12 +106,13 @@ def pack_tree(path, tarpath, arcname, skip=()):
 
 class atomic_tar:
     """A tar written beside its final path and renamed there when complete."""
-    def __init__(self, path):
+    def __init__(self, path, dereference=False):
         self.path, self.tmp = path, f"{path}.tmp{os.getpid()}"
+        self.dereference = dereference      # (True: what symbolic links point at)
 
     def __enter__(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.tar = tarfile.open(self.tmp, "w")
+        self.tar = tarfile.open(self.tmp, "w", dereference=self.dereference)
         return self.tar
 
     def __exit__(self, kind, *_):
@@ -125,7 +145,7 @@ def stage_in(node, script, args, params):
     subms = job_subms(script, args)
     tars = [CODE_TAR] + ([subms_tar(subms)] if subms else [])
     if subms and params["cfcache"]:          # (every imager on a sub-MS sets up its gridder)
-        tars.append(CFCACHE_TAR)
+        tars.append(cfcache_tar(params, jobkinds.of_script(script).named(args)["part"]))
     tars += [product_tar(path) for path in inputs(script, args, params)]
     for tar in tars:
         hard_link(tar, os.path.join(folder, os.path.basename(tar)))
