@@ -23,7 +23,11 @@ import sys
 
 # what each rank must see: CASA's offline site configuration, the project's modules, the log folder
 PASSED = ("CASASITECONFIG", "PYTHONPATH", "CASA_LOGDIR")
+# what casampi and tclean log when they run in parallel: the client sees each server
+# start, the parallel imager sets up that many engines, each server selects its rows
 STARTED = re.compile(r"Server with rank (\d+) started at")
+ENGINES = re.compile(r"setupCluster, Setting up (\d+) engines")
+SELECTED = re.compile(r"MPIServer-(\d+)\s*\tSelecting via TaQL")
 
 
 def mpirun_command(python, servers, arguments, root=None):
@@ -38,22 +42,29 @@ def mpirun_command(python, servers, arguments, root=None):
     return argv + [python, "-m", "tools.tcleanParallel", *arguments]
 
 
-def servers_started(log_text):
-    """The ranks of the MPI servers that casampi's client saw start, from its log."""
-    return {int(rank) for rank in STARTED.findall(log_text)}
+def servers_seen(log_text):
+    """From CASA's log: the ranks of the servers that started, the numbers of engines
+    the parallel imager set up, the servers that selected data to grid."""
+    return {"started": {int(r) for r in STARTED.findall(log_text)},
+            "engines": {int(n) for n in ENGINES.findall(log_text)},
+            "selected": {int(r) for r in SELECTED.findall(log_text)}}
 
 
 def check_servers(logdir, servers):
-    """Fail unless CASA's logs in logdir show exactly `servers` MPI servers started."""
-    ranks = set()
+    """Fail unless CASA's logs in logdir (one per rank) show `servers` MPI servers
+    started, the imager set up as many engines, and each server selected data."""
+    seen = {"started": set(), "engines": set(), "selected": set()}
     for path in glob.glob(os.path.join(logdir, "casa-*.log")):
         with open(path, errors="replace") as f:
-            ranks |= servers_started(f.read())
-    if ranks != set(range(1, servers + 1)):
-        raise SystemExit(f"tcleanParallel: CASA's logs in {logdir} show MPI servers "
-                         f"{sorted(ranks) or 'none'} started, not {servers}: tclean did not "
-                         "run in parallel (is mpirun Open MPI's, and casampi in this environment?)")
-    return ranks
+            for key, values in servers_seen(f.read()).items():
+                seen[key] |= values
+    ranks = set(range(1, servers + 1))
+    if seen != {"started": ranks, "engines": {servers}, "selected": ranks}:
+        shown = "; ".join(f"{k}: {sorted(v) or 'none'}" for k, v in seen.items())
+        raise SystemExit(f"tcleanParallel: CASA's logs in {logdir} do not show {servers} MPI "
+                         f"servers at work (servers {shown}): tclean did not run in parallel "
+                         "(is mpirun Open MPI's, and casampi in this environment?)")
+    return seen
 
 
 def launch(servers, arguments):
