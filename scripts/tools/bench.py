@@ -139,6 +139,7 @@ def run_parallel(out, ms, round_, ref, args):
     result = measured(argv, folder, os.path.join(folder, "logs", "tclean.out"))
     return {"name": "parallel tclean", "round": round_, "servers": args.mpi_servers,
             "image": image, **result, **summary(image), "reference": summary(ref["image"]),
+            "sumwt_ratio": sum_of_weights(image) / sum_of_weights(ref["image"]),
             "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
                                      f"{ref['image']}.pb.tt0")}
 
@@ -147,6 +148,15 @@ def summary(image):
     """tclean's major cycles and iterations (IMAGENAME.summary.json of tcleanReference)."""
     with open(image + ".summary.json") as f:
         return json.load(f)
+
+
+def sum_of_weights(image):
+    """IMAGENAME.sumwt.tt0's value: the sum of weights the residual was divided by."""
+    from imaging import casaenv  # noqa: F401
+    from casatools import image as imagetool
+    ia = imagetool()
+    with casa.opened(ia, f"{image}.sumwt.tt0"):
+        return float(ia.getchunk().sum())
 
 
 def run_dag(out, ms, nparts, round_, ref):
@@ -271,11 +281,13 @@ def report(out, record):
 
 
 def parallel_lines(runs):
-    """Parallel tclean's servers and major cycles against serial tclean's, per round."""
-    return [f"\nRound {r['round']}: parallel tclean ran with {r['servers']} MPI servers (seen "
-            f"starting in CASA's log), {r.get('nmajordone')} major cycles and {r.get('iterdone')} "
+    """Parallel tclean's servers, major cycles and sum of weights against serial tclean's."""
+    return [f"\nRound {r['round']}: parallel tclean ran with {r['servers']} MPI servers (checked "
+            f"in CASA's logs), {r.get('nmajordone')} major cycles and {r.get('iterdone')} "
             f"iterations; serial tclean {r['reference'].get('nmajordone')} and "
-            f"{r['reference'].get('iterdone')}." for r in runs if r["name"] == "parallel tclean"]
+            f"{r['reference'].get('iterdone')}. Its sum of weights (sumwt.tt0) is "
+            f"{r['sumwt_ratio']:.4f} of serial tclean's."
+            for r in runs if r["name"] == "parallel tclean"]
 
 
 def pairs(runs, name):
