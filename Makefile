@@ -91,7 +91,7 @@ submit: setup
 ## bench: the DAG (1, 2 and 4 sub-MSes) against monolithic tclean on a BENCH_HOURS-hour
 ## simulated MS (about 130 MB per hour), alternately, BENCH_REPEATS times: products/bench/;
 ## BENCH_MPI=1 adds CASA's parallel imager (tclean(parallel=True), 2 MPI servers) to each
-## round (make mpi-setup first: it runs in .venv-mpi)
+## round (in .venv-mpi, which make mpi-setup makes first)
 BENCH_HOURS ?= 3
 BENCH_REPEATS ?= 2
 BENCH_MPI ?= 0
