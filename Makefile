@@ -13,7 +13,7 @@ export CASA_LOGDIR := $(CURDIR)/logs
 export IMAGING_PYTHON := $(abspath $(PY))
 SIM_MS := data/sim_evla.ms
 
-.PHONY: setup help data cfs run report status newrun test test-fast bench submit pool pool-down clean distclean
+.PHONY: setup mpi-setup help data cfs run report status newrun test test-fast bench submit pool pool-down clean distclean
 
 ## setup: the Python environment (.venv) with pinned CASA, HTCondor bindings, pytest
 setup: $(VENV)/.installed
@@ -21,6 +21,21 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+## mpi-setup: what CASA's parallel imager needs (make bench BENCH_MPI=1): Debian's
+## Open MPI (apt-get, when mpirun or mpicc is missing) and a separate environment
+## .venv-mpi with requirements.txt and requirements-mpi.txt (mpi4py built against it)
+VENV_MPI ?= .venv-mpi
+mpi-setup: $(VENV_MPI)/.installed
+
+$(VENV_MPI)/.installed: requirements.txt requirements-mpi.txt
+	@command -v mpirun >/dev/null && command -v mpicc >/dev/null || { \
+	    echo "make mpi-setup: installing Debian's Open MPI (openmpi-bin libopenmpi-dev)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev; }
+	@mpirun --version | grep -q "Open MPI" || { echo "make mpi-setup: mpirun is not Open MPI's: casampi needs it" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV_MPI)
+	MPICC=mpicc $(VENV_MPI)/bin/pip install --quiet -r requirements.txt -r requirements-mpi.txt
 	touch $@
 
 ## help: this list of targets, from the `## name: text` comments above each one
@@ -80,11 +95,15 @@ submit: setup
 	condor_submit_dag -include_env IMAGING_PYTHON dag/condor_imaging.dag
 
 ## bench: the DAG (1, 2 and 4 sub-MSes) against monolithic tclean on a BENCH_HOURS-hour
-## simulated MS (about 130 MB per hour), alternately, BENCH_REPEATS times: products/bench/
+## simulated MS (about 130 MB per hour), alternately, BENCH_REPEATS times: products/bench/;
+## BENCH_MPI=1 adds CASA's parallel imager (tclean(parallel=True), 2 MPI servers) to each
+## round (in .venv-mpi, which make mpi-setup makes first)
 BENCH_HOURS ?= 3
 BENCH_REPEATS ?= 2
-bench: setup
-	$(PY) -m tools.bench --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS)
+BENCH_MPI ?= 0
+bench: setup $(if $(filter 1,$(BENCH_MPI)),mpi-setup)
+	$(PY) -m tools.bench --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS) \
+	    $(if $(filter 1,$(BENCH_MPI)),--mpi-python $(abspath $(VENV_MPI))/bin/python)
 
 ## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root);
 ## `scripts/tools/pool.sh run condor_submit_dag ...` submits to it
@@ -111,4 +130,4 @@ clean:
 
 ## distclean: also the CF cache, the simulated data and the environment
 distclean: clean
-	rm -rf cfcache data/*.ms $(VENV)
+	rm -rf cfcache data/*.ms $(VENV) $(VENV_MPI)

@@ -15,7 +15,8 @@ from helpers import PYTHON, folder_digest, run
 
 pytestmark = pytest.mark.casa
 
-RUN_FILES = {"Makefile", "requirements.txt", "scripts", "htc", "dag", "params", ".venv"}
+RUN_FILES = {"Makefile", "requirements.txt", "requirements-mpi.txt", "scripts", "htc", "dag",
+             "params", ".venv"}
 
 
 def assignments(path):

@@ -6,9 +6,12 @@ Simulates (or reuses) data/bench_evla_<H>h.ms, an EVLA MS of H hours of 10 s
 integrations (about 130 MB per hour), then, --repeats times and alternately,
 runs monolithic tclean (tools/tcleanReference.py) and the whole imaging DAG
 with the local runner for each number of sub-MSes, each from nothing: its own
-new CF cache, as tclean makes its own.  Every run is in its own directory
-under --out, made as a user makes one (a copy of this run directory with
-overrides appended to params/imaging.py).
+new CF cache, as tclean makes its own.  With --mpi-python (make bench
+BENCH_MPI=1) each round also runs CASA's parallel imager, tclean(parallel=True)
+with --mpi-servers MPI servers under mpirun (tools/tcleanParallel.py, in that
+Python's environment), checked from CASA's logs to have run with them.  Every
+run is in its own directory under --out, made as a user makes one (a copy of
+this run directory with overrides appended to params/imaging.py).
 
 Recorded per run: wall time, CPU time of all its processes, peak resident
 memory of the largest process, and the restored image.tt0's largest
@@ -20,6 +23,7 @@ copies, publishing).  Writes results.json, bench.md (medians and DAG/tclean
 ratios) and bench.png.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -53,6 +57,8 @@ def main(argv=None):
     for round_ in range(1, args.repeats + 1):
         ref = run_tclean(args.out, ms, round_)
         record["runs"].append(ref)
+        if args.mpi_python:
+            record["runs"].append(run_parallel(args.out, ms, round_, ref, args))
         for nparts in args.parts:
             record["runs"].append(run_dag(args.out, ms, nparts, round_, ref))
         products.write_json(os.path.join(args.out, "results.json"), record)
@@ -71,6 +77,9 @@ def arguments(argv):
     p.add_argument("--imsizes", type=int, nargs="*", default=[256, 512, 1024],
                    help="image sizes of single DAG runs on the small test MS (data/sim_evla.ms)")
     p.add_argument("--out", default=os.path.join("products", "bench"))
+    p.add_argument("--mpi-python", help="also tclean(parallel=True) under mpirun with this "
+                   "Python (its environment has mpi4py and casampi: make mpi-setup)")
+    p.add_argument("--mpi-servers", type=int, default=2, help="MPI servers of parallel tclean")
     return p.parse_args(argv)
 
 
@@ -118,6 +127,36 @@ def run_tclean(out, ms, round_):
             os.path.join(folder, "ref")]
     result = measured(argv, folder, os.path.join(folder, "logs", "tclean.out"))
     return {"name": "tclean", "round": round_, "image": os.path.join(folder, "ref"), **result}
+
+
+def run_parallel(out, ms, round_, ref, args):
+    """tclean(parallel=True) with args.mpi_servers MPI servers (tools/tcleanParallel.py)."""
+    folder = new_run(os.path.join(out, f"parallel-r{round_}"), {"vis": ms})
+    print(f"bench: round {round_}: parallel tclean, {args.mpi_servers} MPI servers", flush=True)
+    image = os.path.join(folder, "ref")
+    argv = [args.mpi_python, "-m", "tools.tcleanParallel", "--servers", str(args.mpi_servers),
+            "params/imaging.py", ms, image]
+    result = measured(argv, folder, os.path.join(folder, "logs", "tclean.out"))
+    return {"name": "parallel tclean", "round": round_, "servers": args.mpi_servers,
+            "image": image, **result, **summary(image), "reference": summary(ref["image"]),
+            "sumwt_ratio": sum_of_weights(image) / sum_of_weights(ref["image"]),
+            "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
+                                     f"{ref['image']}.pb.tt0")}
+
+
+def summary(image):
+    """tclean's major cycles and iterations (IMAGENAME.summary.json of tcleanReference)."""
+    with open(image + ".summary.json") as f:
+        return json.load(f)
+
+
+def sum_of_weights(image):
+    """IMAGENAME.sumwt.tt0's value: the sum of weights the residual was divided by."""
+    from imaging import casaenv  # noqa: F401
+    from casatools import image as imagetool
+    ia = imagetool()
+    with casa.opened(ia, f"{image}.sumwt.tt0"):
+        return float(ia.getchunk().sum())
 
 
 def run_dag(out, ms, nparts, round_, ref):
@@ -231,6 +270,7 @@ def report(out, record):
                      f"{med[n]['maxrss_mb']:.0f} | {max(diffs):.1e} |" if n != "tclean" else
                      f"| {n} | {med[n]['wall']:.1f} | 1 | {med[n]['cpu']:.1f} | "
                      f"{med[n]['maxrss_mb']:.0f} | - |")
+    lines += parallel_lines(runs)
     lines += ["", targets(runs, names, med), "", stage_table(runs, names), "",
               overhead_table(runs, names), "", memory_table(runs + record["imsize_runs"]), "",
               scalemodel.check(record)]
@@ -238,6 +278,16 @@ def report(out, record):
         f.write("\n".join(lines) + "\n")
     plot(out, runs, names, med)
     print("\n".join(lines))
+
+
+def parallel_lines(runs):
+    """Parallel tclean's servers, major cycles and sum of weights against serial tclean's."""
+    return [f"\nRound {r['round']}: parallel tclean ran with {r['servers']} MPI servers (checked "
+            f"in CASA's logs), {r.get('nmajordone')} major cycles and {r.get('iterdone')} "
+            f"iterations; serial tclean {r['reference'].get('nmajordone')} and "
+            f"{r['reference'].get('iterdone')}. Its sum of weights (sumwt.tt0) is "
+            f"{r['sumwt_ratio']:.4f} of serial tclean's."
+            for r in runs if r["name"] == "parallel tclean"]
 
 
 def pairs(runs, name):
@@ -248,7 +298,7 @@ def pairs(runs, name):
 
 def targets(runs, names, med):
     """The issue's three targets, each met or not, from the medians above."""
-    dags = [n for n in names if n != "tclean"]
+    dags = [n for n in names if n.startswith("DAG")]
     best = min(dags, key=lambda n: statistics.median(r["wall"] / t["wall"] for r, t in pairs(runs, n)))
     ratio = statistics.median(r["wall"] / t["wall"] for r, t in pairs(runs, best))
     outside = statistics.median(j["wall"] - j["casa"] for r in runs if "jobs" in r
@@ -264,7 +314,7 @@ def targets(runs, names, med):
 
 
 def stage_table(runs, names):
-    dags = [n for n in names if n != "tclean"]
+    dags = [n for n in names if n.startswith("DAG")]
     lines = ["Time per stage (s; first job started to last ended, summed over cycles; medians):", "",
              "| stage | " + " | ".join(dags) + " |", "|---|" + "---|" * len(dags)]
     for stage in STAGES:
@@ -277,7 +327,7 @@ def overhead_table(runs, names):
     """Per job: time outside CASA work (start, imports, copies, publishing)."""
     lines = ["Time of a job outside CASA work (s; over every job of every round):", "",
              "| run | jobs | median | largest | largest in |", "|---|---|---|---|---|"]
-    for n in (n for n in names if n != "tclean"):
+    for n in (n for n in names if n.startswith("DAG")):
         outside = [(j["wall"] - j["casa"], node) for r in runs if r["name"] == n
                    for node, j in r["jobs"].items()]
         worst = max(outside)

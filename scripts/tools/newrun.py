@@ -7,7 +7,8 @@ parameters into DIR (which must not exist), without products, logs, caches or
 DAGMan's files, and appends to DIR/params/imaging.py the absolute paths of
 this run's MS and, with a CF gridder, of its CF cache: the new run shares the
 cache while its CF parameters match (prepareRun refuses to remake a cache
-outside its own run directory).  DIR/.venv links this run's environment.
+outside its own run directory).  DIR/.venv links this run's environment, and
+DIR/.venv-mpi its parallel-tclean environment when there is one (make mpi-setup).
 """
 import os
 import shutil
@@ -16,7 +17,8 @@ import sys
 from imaging import parameters
 
 
-RUN_FILES = ("Makefile", "requirements.txt", "scripts", "htc", "dag", "params")
+RUN_FILES = ("Makefile", "requirements.txt", "requirements-mpi.txt", "scripts", "htc", "dag",
+             "params")
 
 
 def copy_run(root, folder, overrides, why="overrides"):
@@ -51,9 +53,10 @@ def main(dest):
     here = os.getcwd()
     copy_run(here, dest, shared, f"made by `make newrun` from {here}: the same MS "
                       "and CF cache (give cfcache a path of this run's if you change CF parameters)")
-    venv = os.path.join(here, ".venv")
-    if os.path.isdir(venv):
-        os.symlink(os.path.realpath(venv), os.path.join(dest, ".venv"))
+    for name in (".venv", ".venv-mpi"):
+        venv = os.path.join(here, name)
+        if os.path.isdir(venv):
+            os.symlink(os.path.realpath(venv), os.path.join(dest, name))
     print(f"make newrun: {dest}: edit {os.path.join(dest, 'params', 'imaging.py')}, then "
           f"`make submit` (or `make run`) there; MS {params['vis']}"
           + (f", CF cache {shared['cfcache']}" if params["cfcache"] else ""))

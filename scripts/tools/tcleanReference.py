@@ -20,6 +20,12 @@ from imaging import parameters
 
 
 def main(paramfile, vis, imagename, *overrides):
+    run_tclean(tclean_arguments(paramfile, vis, imagename, overrides), imagename)
+
+
+def tclean_arguments(paramfile, vis, imagename, overrides=()):
+    """tclean's arguments: PARAMFILE's assignments less the decomposition's own,
+    vis, imagename and a fresh cfcache beside the images, then the overrides."""
     args = parameters.read_assignments(paramfile)
     overridden = {}
     for item in overrides:
@@ -30,6 +36,11 @@ def main(paramfile, vis, imagename, *overrides):
     args.update(vis=vis, imagename=imagename)
     args["cfcache"] = imagename + ".cf"
     args.update(overridden)
+    return args
+
+
+def run_tclean(args, imagename):
+    """tclean(**args); its iterations, major cycles and stop code to IMAGENAME.summary.json."""
     from casatasks import tclean
     summary = tclean(**args) or {}
     keep = {k: summary[k] for k in ("iterdone", "nmajordone", "stopcode") if k in summary}
