@@ -86,7 +86,8 @@ BENCH_REPEATS ?= 2
 bench: setup
 	$(PY) -m tools.bench --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS)
 
-## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root);
+## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root;
+## only its owner can use it; POOL_DIR and POOL_PORT make another one beside it);
 ## `scripts/tools/pool.sh run condor_submit_dag ...` submits to it
 pool:
 	scripts/tools/pool.sh up
