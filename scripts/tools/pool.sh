@@ -197,6 +197,8 @@ in_pool() {
         "$@"
 }
 
+installed_port() { sed -n 's/^POOL_PORT = //p' "$ROOT$CONFIG" 2>/dev/null | tail -n1; }
+
 master_alive() {   # master_alive [PIDFILE]: the pid we started, still a condor_master
     local pidfile=${1:-$PIDFILE}
     [[ -s $pidfile ]] && [[ $(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null) == condor_master ]]
@@ -268,6 +270,9 @@ stop_master() {   # stop_master [PIDFILE]
 cmd_up() {
     [[ $(id -u) == 0 ]] || die "up needs root (debootstrap, mount)"
     chmod 700 "$POOL_DIR" "$APONLY"   # (also a POOL_DIR made before issue 18)
+    if master_alive && [[ $(installed_port) != "$POOL_PORT" ]]; then
+        die "the pool in $POOL_DIR is up on port $(installed_port): pool.sh down first"
+    fi
     build_chroot
     mount_system
     mount_binds
