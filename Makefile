@@ -105,7 +105,8 @@ bench: setup $(if $(filter 1,$(BENCH_MPI)),mpi-setup)
 	$(PY) -m tools.bench --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS) \
 	    $(if $(filter 1,$(BENCH_MPI)),--mpi-python $(abspath $(VENV_MPI))/bin/python)
 
-## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root);
+## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root;
+## only its owner can use it; POOL_DIR and POOL_PORT make another one beside it);
 ## `scripts/tools/pool.sh run condor_submit_dag ...` submits to it
 pool:
 	scripts/tools/pool.sh up

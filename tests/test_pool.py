@@ -7,10 +7,18 @@ after.  A clean run's restored image equals tclean's, with tclean's cycles,
 iterations and stop reason, as for the local runner.  A run with injected
 failures is retried by DAGMan, stops with a rescue DAG, and re-submitted
 continues to the same images.  The generated DAG and submit files pass
-HTCondor's own parsers (condor_dagman, condor_submit).
+HTCondor's own parsers (condor_dagman, condor_submit).  The personal pool lets in
+only its owner: another local user's condor_submit, condor_reconfig and condor_off
+are refused by HTCondor itself (issue 18).
+
+The pool is scripts/tools/pool.sh's with its environment: POOL_DIR and POOL_PORT
+(e.g. a pool of one's own beside the default /var/tmp/imaging-pool on port 9618).
 """
 import json
 import os
+import pwd
+import stat
+import tempfile
 import re
 import shutil
 import subprocess
@@ -195,8 +203,10 @@ def test_submit_files_pass_condor_submit(pool_run, in_pool):
         assert f"RequestDisk={disk}\n" in text
 
 
-# The directory the personal pool's `isolated` execute node cannot see (scripts/tools/pool.sh).
-APONLY = os.path.join(os.environ.get("POOL_DIR", "/var/tmp/imaging-pool"), "aponly")
+# The personal pool's directory, and in it the run directories its `isolated` execute
+# node cannot see (scripts/tools/pool.sh).
+POOL_DIR = os.environ.get("POOL_DIR", "/var/tmp/imaging-pool")
+APONLY = os.path.join(POOL_DIR, "aponly")
 PROBE = """executable = /bin/ls
 arguments = {target}
 transfer_executable = false
@@ -303,3 +313,121 @@ def test_automasking_and_savemodel_on_htcondor_equal_tclean(session_dir, sim_ms,
     assert np.abs(theirs).max() > 0.1
     assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()
     assert "state:   finished" in status(rundir)
+
+
+# ---- issue 18: the personal pool lets in only its owner
+
+POOL_ROOT = os.path.join(POOL_DIR, "root")                  # the chroot
+POOL_LOCAL = os.path.join(POOL_ROOT, "var/lib/imaging-pool")  # its LOCAL_DIR
+AUTH_DIR = os.path.join(POOL_LOCAL, "auth")                  # FS_LOCAL_DIR (condor_config)
+OTHER_SUBMIT = "executable = /bin/true\nlog = other.log\nqueue\n"
+
+
+def other_uid():
+    """A local uid other than the owner's (root): one no account of the host has."""
+    return next(uid for uid in range(4242, 60000) if not _has_account(uid))
+
+
+def _has_account(uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
+
+
+@pytest.fixture
+def other_user(in_pool):
+    """Runs a command as another local user with the pool's own HTCondor tools: chroot
+    into the pool, then a uid the pool's user namespace does not map (its daemons see
+    the overflow uid, `nobody`).  The user gets every address it needs, which it could
+    not read itself, and a client that offers CLAIMTOBE and ANONYMOUS besides FS."""
+    if not in_pool:
+        pytest.skip("on a real access point the site's own security applies")
+    uid = other_uid()
+    home = tempfile.mkdtemp(prefix="other-", dir=os.path.join(POOL_ROOT, "var/tmp"))
+    inside = "/" + os.path.relpath(home, POOL_ROOT)
+    shutil.copy(os.path.join(POOL_LOCAL, "spool", ".schedd_address"), home)
+    with open(os.path.join(home, "other.sub"), "w") as f:
+        f.write(OTHER_SUBMIT)
+    for path in [home, *(os.path.join(home, f) for f in os.listdir(home))]:
+        os.chown(path, uid, uid)
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": inside, "LANG": "C.UTF-8",
+           "CONDOR_CONFIG": "/etc/imaging-pool/condor_config",
+           "_CONDOR_SCHEDD_ADDRESS_FILE": f"{inside}/.schedd_address",
+           "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS": "FS, CLAIMTOBE, ANONYMOUS"}
+
+    def become():
+        os.chroot(POOL_ROOT)
+        os.chdir(inside)
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    def as_other(*command):
+        proc = subprocess.run(command, env=env, preexec_fn=become, capture_output=True,
+                              text=True, timeout=120)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    yield as_other
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def master_address():
+    with open(os.path.join(POOL_LOCAL, "log", ".master_address")) as f:
+        return f.readline().strip()
+
+
+def attempts_by_other(as_other):
+    """condor_submit to the schedd, condor_reconfig and condor_off to the master: answers."""
+    master = master_address()
+    return {"condor_submit": as_other("condor_submit", "other.sub"),
+            "condor_reconfig": as_other("condor_reconfig", "-addr", master),
+            "condor_off": as_other("condor_off", "-addr", master)}
+
+
+def test_pool_refuses_other_users(other_user, in_pool, session_dir):
+    """Another local user cannot authenticate: FS asks for a directory in the pool's
+    auth directory, which only the owner can create (so CLAIMTOBE or ANONYMOUS, which
+    the pool does not accept, do not help either).  With that directory opened to all,
+    as /tmp is, the user authenticates (as nobody, the uid being unmapped in the pool's
+    user namespace) and is DENIED by the pool's ALLOW lists.  The owner's same
+    condor_reconfig is obeyed, and the pool is still up with no job of theirs."""
+    for tool, (code, text) in attempts_by_other(other_user).items():
+        assert code != 0, f"{tool}: {text}"
+        assert "Failed to authenticate using FS" in text, f"{tool}: {text}"
+        assert "mkdir(/var/lib/imaging-pool/auth/FS_" in text, f"{tool}: {text}"
+        assert "Permission denied" in text, f"{tool}: {text}"
+    os.chmod(AUTH_DIR, 0o1777)
+    os.chmod(POOL_LOCAL, 0o711)
+    try:
+        answers = attempts_by_other(other_user)
+    finally:
+        os.chmod(AUTH_DIR, 0o700)
+        os.chmod(POOL_LOCAL, 0o700)
+    for tool, (code, text) in answers.items():
+        assert code != 0, f"{tool}: {text}"
+        assert ('Received "DENIED" from server for user nobody@imaging-pool using method FS'
+                in text), f"{tool}: {text}"
+    owner = run([*in_pool, "condor_reconfig", "-addr", master_address()], cwd=session_dir)
+    assert "Sent" in owner.stdout + owner.stderr, owner.stdout + owner.stderr
+    slots = run([*in_pool, "condor_status", "-af", "Name"], cwd=session_dir).stdout
+    assert len(slots.split()) == 2, slots
+    owners = run([*in_pool, "condor_q", "-allusers", "-af", "Owner"], cwd=session_dir).stdout
+    assert "nobody" not in owners, owners
+
+
+def test_pool_files_closed_to_other_users(in_pool):
+    """The pool's directory (chroot, aponly's run directories), its LOCAL_DIR with FS's
+    auth directory and the pool user's home are neither readable nor writable by others;
+    its configuration is readable (no secret in it) but not writable."""
+    if not in_pool:
+        pytest.skip("on a real access point the site's own security applies")
+    closed = [POOL_DIR, APONLY, POOL_LOCAL, AUTH_DIR, os.path.join(POOL_ROOT, "home/imgpool")]
+    for path in closed:
+        st = os.stat(path)
+        assert st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077 == 0, \
+            (path, oct(st.st_mode))
+    for config in ("condor_config", "condor_config_isolated"):
+        mode = stat.S_IMODE(os.stat(os.path.join(POOL_ROOT, "etc/imaging-pool", config)).st_mode)
+        assert mode & 0o022 == 0, (config, oct(mode))

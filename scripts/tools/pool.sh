@@ -22,7 +22,18 @@
 # unprivileged personal pool, while jobs read and write files exactly as the
 # caller (root) does, so a root-owned run directory needs no chown.  `run`
 # passes on only IMAGING_PYTHON, CASASITECONFIG, CASA_LOGDIR and TERM.  The
-# collector listens on 127.0.0.1:9618: one pool per machine, shared by all runs.
+# collector listens on 127.0.0.1:$POOL_PORT (9618 unless set), which `up` writes
+# into the configuration it installs: one pool per owner and port.
+#
+# Only the owner gets in (issue 18): every connection authenticates with
+# HTCondor's filesystem (FS) authentication in the pool's own directory
+# /var/lib/imaging-pool/auth (mode 0700, the caller's), and authorization names
+# only imgpool, which is what the caller's host uid is in the daemons' user
+# namespace (htc/pool/condor_config).  Another local user cannot create the
+# directory FS asks for, so HTCondor refuses their condor_submit, condor_reconfig
+# or condor_off; CLAIMTOBE is not accepted.  $POOL_DIR (the chroot, aponly's run
+# directories) and the pool's directories in the chroot are the caller's, mode
+# 0700: no other user reads or writes them.  No token or password exists to leak.
 #
 # A second execute node, `isolated`, stands for a pool without a shared
 # filesystem: its own condor_master (startd only, htc/pool/condor_config_isolated)
@@ -33,11 +44,16 @@
 #
 # Environment: POOL_DIR (default /var/tmp/imaging-pool), POOL_BIND (default: this
 # project's directory, /tmp, $POOL_DIR/aponly and the installation of the venv's Python), POOL_MIRROR (default: the host's Debian mirror),
-# POOL_TIMEOUT (seconds `up` waits for the slots, default 120), POOL_UID (1000).
+# POOL_TIMEOUT (seconds `up` waits for the slots, default 120), POOL_UID (1000),
+# POOL_PORT (the collector's port on 127.0.0.1, default 9618; `up` installs it, and
+# `run`/`status` reach the pool `up` made with the same POOL_DIR whatever it is).
 set -euo pipefail
 
 POOL_DIR=${POOL_DIR:-/var/tmp/imaging-pool}
-mkdir -p "$POOL_DIR/aponly" 2>/dev/null || true
+POOL_PORT=${POOL_PORT:-9618}
+[[ $POOL_PORT =~ ^[0-9]+$ ]] && ((POOL_PORT > 0 && POOL_PORT < 65536)) ||
+    { echo "pool.sh: POOL_PORT must be a port number, not '$POOL_PORT'" >&2; exit 1; }
+mkdir -p -m 700 "$POOL_DIR/aponly" 2>/dev/null || true
 PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PYHOME=$(readlink -f "$PROJECT/.venv/bin/python" 2>/dev/null | sed 's|/bin/[^/]*$||' || true)
 # The project, /tmp (test run directories), aponly (run directories the isolated
@@ -107,12 +123,16 @@ setup_user() {
 install_config() {
     [[ -r $TEMPLATE ]] || die "missing $TEMPLATE"
     mkdir -p "$ROOT/etc/imaging-pool"
-    mkdir -p "$ROOT"/var/lib/imaging-pool/{log,spool,execute,lock,run}
+    mkdir -p "$ROOT"/var/lib/imaging-pool/{log,spool,execute,lock,run,auth}
     mkdir -p "$ROOT"/var/lib/imaging-pool/isolated/{log,spool,execute,lock,run}
-    cp "$TEMPLATE" "$ROOT$CONFIG"
-    cp "${TEMPLATE}_isolated" "$ROOT$ISOLATED_CONFIG"
-    # Owned by the caller: in the user namespace that is imgpool.
-    chown -R "$(id -u):$(id -g)" "$ROOT/var/lib/imaging-pool"
+    # The configuration is no secret (0644); its last line is this pool's port.
+    install -m 644 "$TEMPLATE" "$ROOT$CONFIG"
+    echo "POOL_PORT = $POOL_PORT" >>"$ROOT$CONFIG"
+    install -m 644 "${TEMPLATE}_isolated" "$ROOT$ISOLATED_CONFIG"
+    # Owned by the caller (in the user namespace: imgpool) and closed to every
+    # other user: FS authentication's directory (auth) among them.
+    chown -R "$(id -u):$(id -g)" "$ROOT/var/lib/imaging-pool" "$ROOT/home/imgpool"
+    chmod 700 "$ROOT/var/lib/imaging-pool" "$ROOT/var/lib/imaging-pool/auth" "$ROOT/home/imgpool"
     cp /etc/hosts "$ROOT/etc/hosts"   # condor must resolve the host name
     cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/" 2>/dev/null || true
 }
@@ -176,6 +196,8 @@ in_pool() {
         ${CASASITECONFIG:+CASASITECONFIG=$CASASITECONFIG} ${CASA_LOGDIR:+CASA_LOGDIR=$CASA_LOGDIR} \
         "$@"
 }
+
+installed_port() { sed -n 's/^POOL_PORT = //p' "$ROOT$CONFIG" 2>/dev/null | tail -n1; }
 
 master_alive() {   # master_alive [PIDFILE]: the pid we started, still a condor_master
     local pidfile=${1:-$PIDFILE}
@@ -247,6 +269,10 @@ stop_master() {   # stop_master [PIDFILE]
 
 cmd_up() {
     [[ $(id -u) == 0 ]] || die "up needs root (debootstrap, mount)"
+    chmod 700 "$POOL_DIR" "$APONLY"   # (also a POOL_DIR made before issue 18)
+    if master_alive && [[ $(installed_port) != "$POOL_PORT" ]]; then
+        die "the pool in $POOL_DIR is up on port $(installed_port): pool.sh down first"
+    fi
     build_chroot
     mount_system
     mount_binds
@@ -254,7 +280,7 @@ cmd_up() {
     start_master
     start_isolated
     wait_for_slots
-    say "pool up: $(in_pool / condor_status -af Name Cpus Memory | tr '\n' ';')"
+    say "pool up on 127.0.0.1:$POOL_PORT: $(in_pool / condor_status -af Name Cpus Memory | tr '\n' ';')"
 }
 
 cmd_down() {
