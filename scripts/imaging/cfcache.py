@@ -149,8 +149,8 @@ def too_small_grid(params, folder):
 #   0.25% off, without the conjugates SPW 0's 3% (its weight 12%).  With conjbeams =
 #   False (a cache made for it) SPW 0's and SPW 3's sub-MSes gridded with only their own
 #   SPW's CFs gave pixels identical to the whole cache's: no conjugate is looked up.
-# So a group's folder holds the CFs nearest each of its channels and each channel's
-# conjugate frequency, as the whole cache has them (a subset never holds a CF nearer
+# So a group's folder holds the CFs nearest each of its channels and (with conjbeams)
+# each channel's conjugate frequency, as the whole cache has them (a subset never holds a CF nearer
 # than the whole cache's nearest: extra CFs are harmless, a missing one is not).
 # SUBSETS holds one folder per SPW group, of symbolic links into the cache, beside a
 # copy of its record; without a shared filesystem its tar is sent (transfer.py).
