@@ -36,10 +36,9 @@ def main(part, subms, cycle):
         sys.exit(f"allImagers: sub-MS {subms} does not exist: MSpartition wrote it, so it was "
                  f"removed since; run `scripts/runjob MSpartition.py` in the run directory to "
                  f"write the missing sub-MSes again, then submit again (the run continues)")
-    plan = products.read_plan(params=params)        # (the sub-MS is of this run's MS)
-    csys = products.read_coordsys(params)
-    params = check_cfcache(params, products.plan_part(plan, part), csys)
-    setup = {"density": check_density(params), "csys": csys}
+    params = check_cfcache(params, part)
+    products.read_plan(params=params)               # (the sub-MS is of this run's MS)
+    setup = {"density": check_density(params), "csys": products.read_coordsys(params)}
     cycle = str(cycle)
     if cycle in (PSF_ONLY, "0"):
         grid_psf = functools.partial(synthesis.grid_psf, makepb=part == products.part_id(1),
@@ -70,10 +69,10 @@ def predicted_model(params, cycle):
     return products.image_base(os.path.join(folder, "predict"), params)
 
 
-def check_cfcache(params, part, csys):
+def check_cfcache(params, part):
     """Grid only with a whole cache made for this run's parameters (it is only read).
     Returns the parameters to grid with: with SPW groups (partitionby), cfcache names
-    the cache of the part's SPWs only (cfcache.for_part)."""
+    the cache of the CFs the part uses only (cfcache.for_part)."""
     state = cfcache.status(params)
     if state not in (Status.UNUSED, Status.OK):
         detail = {Status.MISSING: "does not exist (or has no record of its parameters)",
@@ -81,7 +80,10 @@ def check_cfcache(params, part, csys):
                   Status.STALE: f"was made for other parameters: {cfcache.differences(params)}"}[state]
         sys.exit(f"allImagers: cfcache = {params['cfcache']!r} {detail}; `make cfs` makes it "
                  f"for these parameters (or point cfcache at another path), then submit again")
-    params = cfcache.for_part(params, part, csys, remote=transfer.enabled(params))
+    if state == Status.OK and params["partitionby"] != "time":
+        entry = products.plan_part(products.read_plan(params=params), part)
+        params = cfcache.for_part(params, entry, products.read_coordsys(params),
+                                  remote=transfer.enabled(params))
     if state == Status.OK and (why := cfcache.too_small_grid(params, params["cfcache"])):
         sys.exit(f"allImagers: {why}")
     return params

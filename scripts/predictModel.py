@@ -30,10 +30,9 @@ def main(part, subms):
     if not os.path.isdir(subms):
         sys.exit(f"predictModel: sub-MS {subms} does not exist: run `scripts/runjob "
                  "MSpartition.py` in the run directory to write it again, then submit again")
-    plan = products.read_plan(params=params)
-    csys = products.read_coordsys(params)
-    params = allImagers.check_cfcache(params, products.plan_part(plan, part), csys)
-    setup = {"density": allImagers.check_density(params), "csys": csys}
+    params = allImagers.check_cfcache(params, part)
+    products.read_plan(params=params)
+    setup = {"density": allImagers.check_density(params), "csys": products.read_coordsys(params)}
     cycle = saved_cycle(params)      # (its model: the minor cycle's before, or a start model's)
     model = allImagers.predicted_model(params, cycle) if cycle is not None else None
     weight = products.image_base(products.part_dir("psf", part), params) \

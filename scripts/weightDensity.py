@@ -26,8 +26,9 @@ def main(mode, part="", subms=""):
     if mode == DensityStep.PART:
         final = products.part_dir("weights", part)
         csys = products.read_coordsys(params)
-        entry = products.plan_part(products.read_plan(params=params), part)
-        params = cfcache.for_part(params, entry, csys, remote=transfer.enabled(params))
+        if params["partitionby"] != "time":     # (with a CF cache: its group's CFs only)
+            entry = products.plan_part(products.read_plan(params=params), part)
+            params = cfcache.for_part(params, entry, csys, remote=transfer.enabled(params))
         make(final, lambda image: synthesis.weight_density(params, subms, image, csys), params)
     elif mode == DensityStep.SUM:
         plan = products.read_plan(params=params)

@@ -359,3 +359,29 @@ def test_cfs_of_every_spw_where_the_conjugate_is_not_real():
     """Above sqrt(2) x reffreq the conjugate frequency is not real: every CF is kept."""
     windows = {"CFS_0_0_CF_0_0_0.im": (0, 2e9), "CFS_0_0_CF_1_0_0.im": (1, 4.5e9)}
     assert cfcache.needed_windows(windows, {0: [2e9], 1: [4.5e9]}, [1], 3e9) == {0, 1}
+
+
+@pytest.mark.fast
+def test_cfs_of_a_spw_without_conjugate_beams():
+    """conjbeams = False, measured on the same 4 SPWs: SPW 0's and SPW 3's sub-MSes
+    gridded with their own SPW's CFs only gave pixels identical to the whole cache's."""
+    windows = {f"CFS_0_0_CF_{s}_0_0.im": (s, (2.096 + 0.5 * s) * 1e9) for s in range(4)}
+    channels = {s: [(2.032 + 0.5 * s) * 1e9, (2.096 + 0.5 * s) * 1e9] for s in range(4)}
+    for spw in range(4):
+        assert cfcache.needed_windows(windows, channels, [spw], 3e9, conjbeams=False) == {spw}
+
+
+@pytest.mark.fast
+def test_partitionby_shapes_the_partition_stage():
+    """Another partitionby is another partition: its identity (and every later stage's)
+    changes, the MS's does not, and what_changed names it, so prepareRun refuses it while
+    sub-MSes exist and MSpartition, whose plan then has another identity, writes them
+    again."""
+    from imaging import identity
+    params = {"partitionby": "time", "maxsubmssize": "1GB", "startmodel": "", "niter": 0}
+    before = identity.of_run(params, {"rows": 1})
+    after = identity.of_run({**params, "partitionby": "spw"}, {"rows": 1})
+    assert identity.stage_of("partitionby") == "partition"
+    assert identity.changed_stages(before, after) == ["partition", "gridding", "deconvolution",
+                                                      "restore"]
+    assert identity.what_changed(before, after) == ["partitionby ('time' -> 'spw')"]

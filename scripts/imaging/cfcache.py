@@ -146,9 +146,11 @@ def too_small_grid(params, folder):
 #   channel's conjugate, 2.3505 GHz, lies nearer 2.596 than 2.096; the miscinfo's
 #   ConjFreq, 2.096, is its highest channel's only).  With those CFs each SPW's sub-MS
 #   grids to pixels identical to the whole cache's; without SPW 1's, SPW 3's PSF was
-#   0.25% off, without the conjugates SPW 0's 3% (its weight 12%).
-# So a group's folder holds the CFs nearest each of its channels and each channel's
-# conjugate frequency, as the whole cache has them (a subset never holds a CF nearer
+#   0.25% off, without the conjugates SPW 0's 3% (its weight 12%).  With conjbeams =
+#   False (a cache made for it) SPW 0's and SPW 3's sub-MSes gridded with only their own
+#   SPW's CFs gave pixels identical to the whole cache's: no conjugate is looked up.
+# So a group's folder holds the CFs nearest each of its channels and (with conjbeams)
+# each channel's conjugate frequency, as the whole cache has them (a subset never holds a CF nearer
 # than the whole cache's nearest: extra CFs are harmless, a missing one is not).
 # SUBSETS holds one folder per SPW group, of symbolic links into the cache, beside a
 # copy of its record; without a shared filesystem its tar is sent (transfer.py).
@@ -177,19 +179,19 @@ def cf_windows(folder):
     return windows
 
 
-def needed_windows(windows, channels, spws, reffreq):
+def needed_windows(windows, channels, spws, reffreq, conjbeams=True):
     """The SPWs whose CFs a part of SPWs `spws` is gridded with: for each channel
     frequency nu of its SPWs (channels: {spw: [Hz]}), those of the CFs (windows:
-    cf_windows) nearest nu and nearest its conjugate frequency sqrt(2 reffreq^2 - nu^2)
-    (every SPW's where that is not real)."""
+    cf_windows) nearest nu and, with conjbeams, nearest its conjugate frequency
+    sqrt(2 reffreq^2 - nu^2) (every SPW's where that is not real)."""
     freqs = [(freq, spw) for spw, freq in windows.values()]
     cached = {spw for _, spw in freqs}          # (SPWs out of the data selection have none)
     needed = set()
     for nu in (nu for spw in spws if spw in cached for nu in channels[spw]):
         square = 2 * reffreq ** 2 - nu ** 2
-        if square <= 0:
+        if conjbeams and square <= 0:
             return {spw for _, spw in freqs}
-        for target in (nu, math.sqrt(square)):
+        for target in (nu, math.sqrt(square)) if conjbeams else (nu,):
             nearest = min(abs(f - target) for f, _ in freqs)
             needed |= {spw for f, spw in freqs if abs(f - target) <= nearest + NEAR * target}
     return needed
@@ -237,7 +239,8 @@ def subset(params, part, reffreq):
             if f.read() == record and os.readlink(final + ".source") == cache:
                 return final
     windows = cf_windows(cache)
-    needed = needed_windows(windows, channel_freqs(part["subms"]), spws, reffreq)
+    needed = needed_windows(windows, channel_freqs(part["subms"]), spws, reffreq,
+                            params["conjbeams"])
     os.makedirs(SUBSETS, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=os.path.basename(group) + ".", suffix=".tmp", dir=SUBSETS)
     work = os.path.join(tmp, os.path.basename(final))

@@ -80,9 +80,9 @@ def cfcache_tar(params, part):
     """The CF cache a job on the sub-MS of `part` is sent: the whole cache, or with SPW
     groups (partitionby) the CFs the part's gridder uses only (cfcache.subset), one tar per
     group, made by the first PRE script that needs it, as SCRATCH_CFCACHE/<name>."""
-    entry = products.plan_part(products.read_plan(), part)
-    if entry.get("spws") is None:
+    if params["partitionby"] == "time":
         return CFCACHE_TAR
+    entry = products.plan_part(products.read_plan(), part)
     spws = entry["spws"]
     reffreq = cfcache.reference_frequency(products.read_coordsys(params))
     folder = cfcache.subset(params, entry, reffreq)
