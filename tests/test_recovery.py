@@ -108,4 +108,4 @@ def test_status_counts_gridded_submses_as_the_run_was_validated(tmp_path, monkey
     for part in ("1", "2"):
         os.makedirs(products.part_dir("cycle", part, 0))
     os.makedirs(products.part_dir("psf", "1"))
-    assert progress.stage() == (wanted, 0)
+    assert progress.stage(progress.jobs()) == (wanted, 0)

@@ -9,6 +9,8 @@ inside the pblimit contour (1.4826 times its median absolute deviation from the
 median), as CASA's imstat gives it (algorithm 'classic', robust=True); it is written
 into summary.json (`quicklook`) with the colour limits used.
 """
+import os
+
 import numpy as np
 
 from imaging import casa, plots
@@ -21,7 +23,6 @@ MAD_TO_SIGMA = 1.4826
 def read(path):
     """(pixels of the first plane as [y, x], NaN where masked; beam (major, minor, pa)
     in pixels and degrees or None); None if there is no such image."""
-    import os
     if not os.path.isdir(path):
         return None
     from imaging import casaenv  # noqa: F401

@@ -64,8 +64,9 @@ def where():
 
 
 def stage_line():
-    what, cycle = progress.stage()
-    states = [j["state"] for j in progress.jobs().values()]
+    nodes = progress.jobs()
+    what, cycle = progress.stage(nodes)
+    states = [j["state"] for j in nodes.values()]
     jobs = (f"{states.count(JobState.DONE)} done, {states.count(JobState.RUNNING)} running"
             + (f", {states.count(JobState.FAILED)} failed" if JobState.FAILED in states else ""))
     return ("" if cycle is None else f"major cycle {cycle}: ") + f"{what} (jobs: {jobs})"

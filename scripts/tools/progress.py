@@ -66,8 +66,9 @@ def model_column_due():
             and not os.path.isdir(products.stage_dir("savemodel")))
 
 
-def stage():
-    """(what the run does or did last, major cycle or None), from finished products."""
+def stage(nodes):
+    """(what the run does or did last, major cycle or None), from finished products and
+    the jobs read from the job log (`jobs()`)."""
     if os.path.isfile(summary_path()) and model_column_due():
         parts = [p["part"] for p in products.read_plan()["parts"]]
         done = sum(os.path.isdir(products.part_dir("model", p)) for p in parts)
@@ -76,7 +77,7 @@ def stage():
                 "writes MODEL_DATA of the MS"), None
     if os.path.isfile(summary_path()):
         return f"restored after major cycle {products.last_cycle()}", None
-    cf = cf_stage(jobs())
+    cf = cf_stage(nodes)
     if cf:
         return cf, None
     if not os.path.isfile(products.PLAN):
@@ -87,7 +88,8 @@ def stage():
         if record["stopcode"] != 0:
             return f"restoring (stopped: {record['stopreason']})", cycle
         cycle += 1
-    done = sum(gridded(part, cycle) for part in parts)
+    params = products.read_json(products.PARAMS_RECORD) or {}
+    done = sum(gridded(part, cycle, params) for part in parts)
     if cycle == 0 and done == 0 and os.path.isfile(products.SUBDAG) \
             and "weightsSum" in open(products.SUBDAG).read() and not os.path.isdir(products.WEIGHTS):
         return "weight density of the whole MS (weightDensity)", cycle
@@ -115,9 +117,9 @@ def cf_stage(nodes):
     return f"making the CF cache (CFfill): {done} of {total} fill jobs done"
 
 
-def gridded(part, cycle):
-    """Whether a sub-MS's gridding job of a cycle published all it writes (jobkinds.py)."""
-    params = products.read_json(products.PARAMS_RECORD) or {}
+def gridded(part, cycle, params):
+    """Whether a sub-MS's gridding job of a cycle published all it writes (jobkinds.py;
+    params: the run's, products/params.json)."""
     return all(os.path.isdir(d) for d in jobkinds.KINDS["allImagers"].writes(params, part, "", cycle))
 
 

@@ -32,11 +32,11 @@ def main(*args):
     if state == RunState.NOT_STARTED:
         print("stage:   none yet: `make run` runs it here, `make submit` on HTCondor")
         return
-    what, cycle = progress.stage()
+    nodes = progress.jobs()
+    what, cycle = progress.stage(nodes)
     limit = progress.cycle_limit(products.read_json(products.PARAMS_RECORD))
     where = "" if cycle is None else f"major cycle {cycle} ({limit}): "
     print(f"stage:   {where}{what}")
-    nodes = progress.jobs()
     print(f"jobs:    {job_counts(nodes)}")
     for name, job in sorted(nodes.items()):
         if job["state"] in (JobState.RUNNING, JobState.HELD):
