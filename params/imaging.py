@@ -63,6 +63,12 @@ maxsubmssize = '10MB'
 # spectral windows: with awproject each job reads only its windows' CFs) or 'both'
 # (spectral-window groups, each split along time where larger than maxsubmssize).
 partitionby = 'time'
+# Gridding jobs that run at once: the number of sub-MSes maxsubmssize calls for is
+# rounded up to a multiple of it, so that no slot idles in a wave of gridding jobs
+# (3 sub-MSes on 2 cores run as 2 + 1 jobs; 4 as 2 + 2 shorter ones).  0: one per core
+# of the machine that prepares the run (make run).  For make submit, give the slots
+# the run's gridding jobs get at once on the pool, or 1 to let maxsubmssize alone decide.
+gridjobs = 0
 # HTCondor requests per job kind. By default scripts/imaging/resources.py computes
 # request_memory and request_disk from the MS and image sizes; set any here to
 # override it, e.g. {'allImagers': {'request_memory': '8GB'}}.

@@ -43,7 +43,8 @@ def main():
         for folder in (SUBMS_DIR, os.path.join(transfer.ROOT, "subms")):
             shutil.rmtree(folder, ignore_errors=True)
     mode = params["partitionby"]
-    parts = partition(vis, mode, layout, maxsize, chosen, transfer.enabled(params))
+    parts = partition(vis, (mode, params["gridjobs"]), layout, maxsize, chosen,
+                      transfer.enabled(params))
     plan = {"vis": vis, "maxsubmssize": maxsize, "partitionby": mode,
             "nrows": sum(layout.counts), "parts": parts, "identity": digest}
     products.write_plan(plan)
@@ -63,7 +64,7 @@ def same_partition(digest):
     return old is not None and old.get("identity") == digest
 
 
-def partition(vis, mode, layout, maxsize, chosen, tarred):
+def partition(vis, how, layout, maxsize, chosen, tarred):
     """Plan, write and measure the sub-MSes.  The plan's estimate (sub-tables plus rows
     times bytes per row) misses the tables' fixed costs and the padding of their last
     tiles, which weigh most in small sub-MSes (a sub-MS of the real EVLA MS takes
@@ -72,16 +73,17 @@ def partition(vis, mode, layout, maxsize, chosen, tarred):
     round cuts the largest part, so there are at most as many rounds as integrations.
     When even one integration does not fit, no sub-MS is left behind."""
     try:
-        return fitting_parts(vis, mode, layout, maxsize, chosen, tarred)
+        return fitting_parts(vis, how, layout, maxsize, chosen, tarred)
     except partitioning.PartitionError:
         shutil.rmtree(SUBMS_DIR, ignore_errors=True)
         raise
 
 
-def fitting_parts(vis, mode, layout, maxsize, chosen, tarred):
-    max_rows = math.inf
+def fitting_parts(vis, how, layout, maxsize, chosen, tarred):
+    (mode, multiple), max_rows = how, math.inf
     for _ in range(sum(layout.counts)):
-        planned = with_selected_rows(partitioning.plan(mode, layout, maxsize, max_rows), chosen)
+        planned = with_selected_rows(partitioning.plan(mode, layout, maxsize, max_rows, multiple),
+                                     chosen)
         parts = [make_part(vis, p, k, tarred) for k, p in enumerate(planned, 1)]
         large = sorted((p["nrows"], p["bytes"]) for p in parts if p["bytes"] > maxsize)
         if not large:

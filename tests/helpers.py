@@ -50,6 +50,7 @@ def run(args, cwd, check=True, **kw):
 def new_run(where, overrides):
     """A run directory as a user makes one: copy the project, append overrides."""
     from tools import newrun
+    overrides = {"gridjobs": 1, **overrides}  # (sub-MSes as maxsubmssize says: size_for)
     rundir = Path(newrun.copy_run(ROOT, where, overrides, "test overrides"))
     (rundir / ".venv").symlink_to(Path(PYTHON).parents[1])  # as `cp -r` would bring it
     return rundir

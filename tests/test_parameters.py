@@ -36,6 +36,14 @@ def test_defaults_image_the_simulated_data_with_wideband_awproject(params_file):
 
 
 @pytest.mark.casa
+def test_gridjobs_zero_is_one_per_core_of_this_machine(params_file):
+    """The shipped gridjobs = 0 rounds the sub-MSes to this machine's cores (make run's
+    slots); a number given is kept."""
+    assert parameters.load(params_file(""))["gridjobs"] == os.cpu_count()
+    assert parameters.load(params_file("gridjobs = 5"))["gridjobs"] == 5
+
+
+@pytest.mark.casa
 def test_later_assignment_wins(params_file):
     assert parameters.load(params_file("niter = 10\nniter = 20"))["niter"] == 20
 
@@ -64,6 +72,7 @@ def test_parameters_not_set_take_tclean_defaults(params_file):
     ("sharedfs = 'no'", "sharedfs"),
     ("partitionby = 'frequency'", "partitionby"),
     ("cfjobs = True", "cfjobs"),
+    ("gridjobs = -2", "gridjobs"),
 ])
 def test_bad_value_names_the_parameter(params_file, line, name):
     with pytest.raises(parameters.ParameterError, match=name):

@@ -320,6 +320,66 @@ def test_plan_every_row_once_on_random_layouts(mode):
 
 
 @pytest.mark.fast
+def test_gridjobs_rounds_the_time_plan_up_to_fill_every_wave():
+    """10 integrations of 100 rows, 4500 bytes hold 4 integrations: 3 sub-MSes by size
+    (3 or 4 integrations each), which run on 2 slots as 2 + 1 jobs; with gridjobs = 2,
+    4 balanced ones (2 or 3 integrations), 2 + 2 shorter jobs.  More slots than integrations: one
+    integration each."""
+    layout = layout_of([(0, [0], [100] * 10)])
+    assert sorted(p.integrations for p in partitioning.plan("time", layout, 4500)) == [3, 3, 4]
+    parts = partitioning.plan("time", layout, 4500, multiple=2)
+    assert sorted(p.integrations for p in parts) == [2, 2, 3, 3]
+    assert_every_row_once(parts, layout, 4500)
+    assert len(partitioning.plan("time", layout, 4500, multiple=16)) == 10
+    assert len(partitioning.plan("time", layout, 100_000, multiple=3)) == 3
+
+
+@pytest.mark.fast
+def test_gridjobs_splits_spw_groups_and_time_ranges_to_fill_every_wave():
+    """4 SPWs of 10 x 100 rows: 2 groups by size (25 000 bytes) become 4 with gridjobs = 4,
+    3 with gridjobs = 3; by SPW and time, 2 groups of 2 time ranges (6500 bytes) become 6
+    with gridjobs = 3: the group whose parts hold the most rows is split once more."""
+    layout = layout_of([(s, [s], [100] * 10) for s in range(4)])
+    assert [p.spws for p in partitioning.plan("spw", layout, 25_000, multiple=4)] == [[0], [1], [2], [3]]
+    assert len(partitioning.plan("spw", layout, 25_000, multiple=3)) == 3
+    two = layout_of([(0, [0], [100] * 10), (1, [1], [100] * 10)])
+    parts = partitioning.plan("both", two, 6500, multiple=3)
+    assert sorted((p.spws, p.integrations) for p in parts) == \
+        [([0], 3), ([0], 3), ([0], 4), ([1], 3), ([1], 3), ([1], 4)]
+    assert_every_row_once(parts, two, 6500)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("mode", parameters.PARTITION_MODES)
+def test_gridjobs_keeps_every_row_once_and_rounds_up_on_random_layouts(mode):
+    """Random layouts, sizes and gridjobs: every row in exactly one part within the size;
+    as many parts as without gridjobs or more, a multiple of it unless every piece the
+    plan never splits is a part of its own."""
+    rng = np.random.default_rng(19)
+    rounded = 0
+    for _ in range(200):
+        windows = [(s, [s], rng.integers(1, 50, int(rng.integers(1, 12))).tolist())
+                   for s in range(int(rng.integers(1, 6)))]
+        nint = max(len(w[2]) for w in windows)
+        windows = [(s, d, c + [0] * (nint - len(c))) for s, d, c in windows]
+        layout = layout_of(windows, bytes_per_row=4, overhead=10)
+        maxsize = int(10 + 4 * rng.integers(max(layout.counts), sum(layout.counts) + 1))
+        multiple = int(rng.integers(1, 5))
+        try:
+            least = partitioning.plan(mode, layout, maxsize)
+        except partitioning.PartitionError:
+            continue
+        parts = partitioning.plan(mode, layout, maxsize, multiple=multiple)
+        assert_every_row_once(parts, layout, maxsize)
+        assert len(parts) >= len(least)
+        pieces = {"time": sum(1 for c in layout.counts if c), "spw": len(layout.windows),
+                  "both": sum(1 for w in layout.windows for c in w.counts if c)}[mode]
+        assert len(parts) % multiple == 0 or len(parts) == pieces or mode == "both"
+        rounded += len(parts) % multiple == 0 and len(parts) > len(least)
+    assert rounded > 20
+
+
+@pytest.mark.fast
 def test_holds_selected_by_time_and_data_description():
     chosen = {0: [5.0, 15.0], 2: [25.0]}
     part = {"time_bounds": (10.0, 20.0), "ddids": None}

@@ -37,7 +37,7 @@ STAGES = ("ms", "partition", "gridding", "deconvolution", "restore")
 HARMLESS = {"jobresources", "cfjobs", "parallel", "verbose", "majorcyclebatch",
             "cfcache",     # (the cache is checked by its own record, cfcache.shaping)
             "savemodel"}   # (only whether the model column's stage runs: saveModelDag.py)
-PARTITION = {"maxsubmssize", "partitionby", "sharedfs", *parameters.SELECTION}
+PARTITION = {"maxsubmssize", "partitionby", "gridjobs", "sharedfs", *parameters.SELECTION}
 DECONVOLUTION = {
     "niter", "gain", "threshold", "nsigma", "cycleniter", "cyclefactor", "minpsffraction",
     "maxpsffraction", "nmajor", "interactive", "usemask", "mask", "pbmask",

@@ -31,6 +31,8 @@ DECOMPOSITION = {
     "jobresources": ({}, dict, "HTCondor requests per job kind, overriding resources.py's"),
     "majorcyclebatch": (10, int, "major cycles per unrolled batch of the DAG (nextCycles.py)"),
     "cfjobs": (0, int, "jobs filling the CF cache at once; 0: one per core of the machine"),
+    "gridjobs": (0, int, "gridding jobs that run at once: the number of sub-MSes is rounded "
+                 "up to a multiple of it; 0: one per core of the machine that prepares the run"),
     "sharedfs": (True, bool, "False: jobs get their files by HTCondor file transfer (transfer.py)"),
     "exportfits": (True, bool, "False: no FITS copies of the final images (fitsfiles.py)"),
 }
@@ -79,6 +81,7 @@ def load(path=DEFAULT_FILE, rundir="."):
     check_decomposition(params, path)
     checks.check_values(params)
     params["cfcache"] = cfcache_name(params)
+    params["gridjobs"] = params["gridjobs"] or os.cpu_count() or 1
     return params
 
 
@@ -209,7 +212,7 @@ def check_decomposition(params, path):
             f"{path}: partitionby = {params['partitionby']!r} is not a partition mode: give "
             "'time' (sub-MSes of whole integrations), 'spw' (of whole spectral windows) or "
             "'both' (spectral-window groups, each split along time)")
-    for name, least in (("majorcyclebatch", 1), ("cfjobs", 0)):
+    for name, least in (("majorcyclebatch", 1), ("cfjobs", 0), ("gridjobs", 0)):
         if params[name] < least:
             raise ParameterError(f"{path}: {name} = {params[name]} must be >= {least}")
     for kind, res in params["jobresources"].items():

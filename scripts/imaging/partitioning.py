@@ -52,30 +52,53 @@ class Part(NamedTuple):
 
 
 # ---------------------------------------------------------------- the plan
-def plan(mode, layout, maxsize, max_rows=math.inf):
+def plan(mode, layout, maxsize, max_rows=math.inf, multiple=1):
     """The sub-MSes for partitionby = mode: [Part], SPW group by SPW group, in time
     order within a group.  Each holds whole integrations (of its SPWs), at most
     `maxsize` bytes as estimated (sub-tables plus rows times bytes per row) and at most
-    `max_rows` rows (what the sub-MSes written show: MSpartition.fitting_parts)."""
+    `max_rows` rows (what the sub-MSes written show: MSpartition.fitting_parts).  Their
+    number is the least that fits, rounded up to a multiple of `multiple` (gridjobs:
+    every wave of gridding jobs fills the slots) where the SPWs and integrations allow."""
     spans, _, bytes_per_row, overhead, windows = layout
+    fit = (bytes_per_row, overhead, maxsize, max_rows)
     if mode == "time":
         groups = [None]
     elif mode == "spw":
-        groups = spw_groups(windows, bytes_per_row, overhead, maxsize, max_rows)
+        groups = spw_groups(windows, *fit, multiple)
     else:
-        groups = split_groups(windows, bytes_per_row, overhead, maxsize, max_rows)
+        groups = split_groups(windows, *fit)
+    counts = [[c for c in group_counts(g or windows) if c] for g in groups]
+    if mode == "spw":
+        nparts = [1] * len(groups)
+    elif mode == "time":
+        nparts = [len(plan_partitions(counts[0], *fit, multiple))]
+    else:
+        nparts = fill_waves(counts, [len(plan_partitions(c, *fit)) for c in counts], multiple)
     parts = []
-    for group in groups:
-        counts = group_counts(group or windows)
-        kept = [i for i, c in enumerate(counts) if c]     # integrations with rows of the group
-        gspans, gcounts = [spans[i] for i in kept], [counts[i] for i in kept]
-        ranges = ([(0, len(kept) - 1)] if mode == "spw" else
-                  plan_partitions(gcounts, bytes_per_row, overhead, maxsize, max_rows))
+    for group, n in zip(groups, nparts):
+        allcounts = group_counts(group or windows)
+        kept = [i for i, c in enumerate(allcounts) if c]  # integrations with rows of the group
+        gspans, gcounts = [spans[i] for i in kept], [allcounts[i] for i in kept]
         spws = None if group is None else [w.spw for w in group]
         ddids = None if group is None else sorted(d for w in group for d in w.ddids)
         parts += [Part(spws, ddids, time_bounds(gspans, r), r[1] - r[0] + 1, rows(gcounts, r))
-                  for r in ranges]
+                  for r in balanced_ranges(gcounts, n)]
     return parts
+
+
+def fill_waves(counts, nparts, multiple):
+    """partitionby = 'both': parts per SPW group (each group's rows per integration in
+    `counts`, `nparts` the fewest that fit) raised, one at a time where a part holds
+    the most rows, until their total is a multiple of `multiple` or no group has an
+    integration to spare."""
+    nparts = list(nparts)
+    while sum(nparts) % multiple:
+        spare = [g for g in range(len(counts)) if nparts[g] < len(counts[g])]
+        if not spare:
+            break
+        largest = max(spare, key=lambda g: sum(counts[g]) / nparts[g])
+        nparts[largest] += 1
+    return nparts
 
 
 def group_counts(windows):
@@ -87,8 +110,9 @@ def capacity(bytes_per_row, overhead, maxsize, max_rows):
     return min(maxsize - overhead, max_rows * bytes_per_row)
 
 
-def spw_groups(windows, bytes_per_row, overhead, maxsize, max_rows):
-    """partitionby = 'spw': consecutive SPWs in groups balanced by rows, as few as fit."""
+def spw_groups(windows, bytes_per_row, overhead, maxsize, max_rows, multiple=1):
+    """partitionby = 'spw': consecutive SPWs in groups balanced by rows, as few as fit,
+    rounded up to a multiple of `multiple` where there are SPWs enough."""
     totals = [sum(w.counts) for w in windows]
     room = capacity(bytes_per_row, overhead, maxsize, max_rows)
     largest = max(range(len(windows)), key=lambda k: totals[k])
@@ -101,7 +125,8 @@ def spw_groups(windows, bytes_per_row, overhead, maxsize, max_rows):
             "sub-tables; give partitionby = 'both' (each SPW group also split along time) "
             "or a larger maxsubmssize")
     return [windows[a:b + 1]
-            for a, b in plan_partitions(totals, bytes_per_row, overhead, maxsize, max_rows)]
+            for a, b in plan_partitions(totals, bytes_per_row, overhead, maxsize, max_rows,
+                                        multiple)]
 
 
 def split_groups(windows, bytes_per_row, overhead, maxsize, max_rows):
@@ -141,13 +166,14 @@ def row_query(part):
     return where
 
 
-def plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows=math.inf):
+def plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows=math.inf, multiple=1):
     """Split integrations (rows per integration, in time order) into ranges.
 
     Each part holds whole integrations, at most `maxsize` bytes as estimated
     (`overhead` + rows * `bytes_per_row`) and at most `max_rows` rows (what the
     sub-MSes written show: see MSpartition.fitting_parts); parts are balanced by
-    rows and as few as that allows.  Returns [(first_index, last_index), ...].
+    rows and as few as that allows, rounded up to a multiple of `multiple` (or one
+    integration each, where there are fewer).  Returns [(first_index, last_index), ...].
     """
     capacity = min(maxsize - overhead, max_rows * bytes_per_row)
     largest = max(counts) * bytes_per_row
@@ -159,6 +185,8 @@ def plan_partitions(counts, bytes_per_row, overhead, maxsize, max_rows=math.inf)
     assert max(counts) <= max_rows, "the caller checks that one integration fits"
     total = sum(counts) * bytes_per_row
     for nparts in range(max(1, math.ceil(total / capacity)), len(counts) + 1):
+        if nparts % multiple and nparts < len(counts):
+            continue
         ranges = balanced_ranges(counts, nparts)
         if all(rows(counts, r) * bytes_per_row <= capacity for r in ranges):
             return ranges

@@ -162,7 +162,8 @@ def sum_of_weights(image):
 def run_dag(out, ms, nparts, round_, ref):
     print(f"bench: round {round_}: DAG with {nparts} sub-MSes", flush=True)
     result = dag_run(os.path.join(out, f"dag{nparts}-r{round_}"),
-                     {"vis": ms, "maxsubmssize": partitioning.size_for(nparts, ms)})
+                     {"vis": ms, "maxsubmssize": partitioning.size_for(nparts, ms),
+                      "gridjobs": 1})   # (exactly nparts sub-MSes)
     image = os.path.join(out, f"dag{nparts}-r{round_}", "products", "final", "ctb80")
     return {"name": f"DAG {nparts}", "round": round_, "nparts": nparts, **result,
             "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
