@@ -4,7 +4,8 @@
 
 Cycle 0 first makes products/psf (PSF, weight, primary beam and the PSF's sum
 of weights); every cycle makes products/cycle<CYCLE> (the residual, with the
-sum of weights of that cycle's gridding).  With a start model, CYCLE 'psf'
+sum of weights of that cycle's gridding), from every sub-MS's residual or, with more
+sub-MSes than products.GATHER_FANIN, from the sums of groups of them (addParts.py).  With a start model, CYCLE 'psf'
 makes products/psf, then products/startmodel (imaging/startmodel.py), before
 the first residual is gridded.  Each stage is built in a scratch
 folder and moved into place when complete; one that exists is kept, so a
@@ -63,8 +64,9 @@ def add_residual(params, parts, cycle):
         return
     with products.building(final, params, stage) as work:
         image = products.image_base(work, params)
-        partnames = products.checked_images(
-            [products.part_dir("cycle", p, cycle) for p in parts], params, stage)
+        partnames = products.checked_images(      # (the groups' sums: addParts.py)
+            [products.part_dir("cycle", p, cycle) for p in products.gathered(parts)],
+            params, stage)
         products.link_images(psf_image(params), image, ["psf", "weight", "pb"])
         # tclean's residual carries the sum of weights of its own gridding, which
         # differs from the PSF's for awproject: keep the PSF's only where the

@@ -57,7 +57,8 @@ def gridding_node(cycle, part):
 
 
 def gridding_subdag(plan, cycle=0, density=False, transfer=False, startmodel=False):
-    """Text of allImagers.dag: one gridding node per sub-MS; with density (uniform,
+    """Text of allImagers.dag: one gridding node per sub-MS, then, with many sub-MSes,
+    the sums of groups of them (gather_nodes); with density (uniform,
     Briggs), first the weight density of each sub-MS and their sum; with a start
     model, first each sub-MS's PSF and their sum with the start model
     (imaging/startmodel.py); with transfer (no shared filesystem), each job's files
@@ -66,7 +67,7 @@ def gridding_subdag(plan, cycle=0, density=False, transfer=False, startmodel=Fal
              f"# {len(plan['parts'])} sub-MSes of {plan['vis']}", ""]
     if startmodel:
         lines += start_model_nodes(plan, transfer)
-    lines += gridding_nodes(plan, cycle, transfer)
+    lines += gridding_nodes(plan, cycle, transfer) + gather_nodes(plan, cycle, transfer)
     if startmodel:
         lines += [f"PARENT addImages_psf CHILD {' '.join(node_names(plan, cycle))}", ""]
     first = PSF_ONLY if startmodel else cycle
@@ -79,6 +80,29 @@ def gridding_nodes(plan, cycle, transfer):
         lines += job_node("allImagers", gridding_node(cycle, p["part"]), transfer,
                           part=p["part"], subms=p["subms"], cycle=cycle)
     return lines
+
+
+def gather_nodes(plan, cycle, transfer):
+    """addParts_c<cycle>_<group> per group of sub-MSes (products.gather_groups: none for
+    up to GATHER_FANIN sub-MSes), each the child of its sub-MSes' gridding nodes."""
+    groups = products.gather_groups(part_ids(plan))
+    lines = [f"# The residuals of {len(groups)} groups of sub-MSes added (addParts.py), so that",
+             "# addImages gathers the groups' sums, not every sub-MS", ""] if groups else []
+    for group, members in groups.items():
+        node = f"addParts_c{cycle}_{group}"
+        lines += job_node("addParts", node, transfer, cycle=cycle, group=group)
+        lines += [f"PARENT {' '.join(gridding_node(cycle, p) for p in members)} CHILD {node}", ""]
+    return lines
+
+
+def gathered_nodes(plan, cycle):
+    """The nodes a cycle's addImages waits for: the groups' sums, or every gridding."""
+    groups = products.gather_groups(part_ids(plan))
+    return [f"addParts_c{cycle}_{g}" for g in groups] or node_names(plan, cycle)
+
+
+def part_ids(plan):
+    return [p["part"] for p in plan["parts"]]
 
 
 def node_names(plan, cycle):
@@ -109,13 +133,14 @@ def density_nodes(plan, cycle, transfer=False):
 
 
 def cycle_subdag(plan, cycle, transfer=False):
-    """Text of products/cycle<c>.dag: grid every sub-MS, add, then deconvolve."""
-    gridding = node_names(plan, cycle)
+    """Text of products/cycle<c>.dag: grid every sub-MS, add (groups of sub-MSes first,
+    when there are many: gather_nodes), then deconvolve."""
+    gathered = gathered_nodes(plan, cycle)
     add, deconvolve = f"addImages_c{cycle}", f"deconvolve_c{cycle}"
     lines = [gridding_subdag(plan, cycle, transfer=transfer),
              *job_node("addImages", add, transfer, cycle=cycle),
              *job_node("deconvolve", deconvolve, transfer, cycle=cycle),
-             f"PARENT {' '.join(gridding)} CHILD {add}",
+             f"PARENT {' '.join(gathered)} CHILD {add}",
              f"PARENT {add} CHILD {deconvolve}", ""]
     return "\n".join(lines)
 

@@ -111,6 +111,7 @@ def test_model_column_dag_matches_golden():
 @pytest.mark.parametrize("htc, vars_, args", [
     ("MSpartition.htc", {"JOB": "MSpartition"}, '"MSpartition.py"'),
     ("addImages.htc", {"JOB": "addImages", "cycle": "0"}, '"addImages.py 0"'),
+    ("addParts.htc", {"JOB": "addParts_c3_g2", "cycle": "3", "group": "g2"}, '"addParts.py 3 g2"'),
     ("deconvolve.htc", {"JOB": "deconvolve_c3", "cycle": "3"}, '"deconvolve.py 3"'),
     ("restore.htc", {"JOB": "restore"}, '"restore.py"'),
     ("predictModel.htc", {"JOB": "predictModel_n2", "part": "n2",
@@ -128,6 +129,49 @@ def test_static_jobs(tmp_path, monkeypatch, htc, vars_, args):
     sub = submit(htc, vars_, tmp_path, monkeypatch)
     assert sub.expand("arguments") == args
     assert sub.expand("request_memory") == "2GB"
+
+
+MANY = {"vis": "/data/big.ms", "parts": [
+    {"part": f"n{k}", "subms": products.subms_name("/data/big.ms", k)} for k in range(1, 11)]}
+
+
+def test_many_sub_mses_are_added_in_groups_before_addimages():
+    """10 sub-MSes, more than one addImages job gathers itself (products.GATHER_FANIN = 8):
+    two addParts jobs each add the residuals of 5 sub-MSes once their gridding is done,
+    and addImages waits for (and gathers) only those; staged without a shared filesystem."""
+    assert dagutils.cycle_subdag(MANY, 2, transfer=True) == \
+        (GOLDEN / "cycle2_gathered_staged.dag").read_text()
+    parents = {}
+    for line in dagutils.cycle_subdag(MANY, 2).splitlines():
+        if line.startswith("PARENT"):
+            up, down = line.split(" CHILD ")
+            for child in down.split():
+                parents.setdefault(child, set()).update(up.split()[1:])
+    assert parents["addParts_c2_g1"] == {f"allImagers_c2_n{k}" for k in range(1, 6)}
+    assert parents["addParts_c2_g2"] == {f"allImagers_c2_n{k}" for k in range(6, 11)}
+    assert parents["addImages_c2"] == {"addParts_c2_g1", "addParts_c2_g2"}
+    first = dagutils.gridding_subdag(MANY)       # cycle 0: the groups inside allImagers.dag
+    assert "JOB addParts_c0_g1 htc/addParts.htc" in first and "VARS addParts_c0_g2 " \
+        'cycle="0" group="g2"' in first
+
+
+def test_gather_groups_hold_every_sub_ms_once_and_shorten_the_serial_gather():
+    """No groups up to GATHER_FANIN sub-MSes; beyond, consecutive groups of nearly equal
+    size, every sub-MS in one, and the serial reads of a cycle's gather (the largest
+    group, then the groups' sums) about 2 sqrt(P), never more than P."""
+    for nparts in range(1, 1000):
+        parts = [f"n{k}" for k in range(1, nparts + 1)]
+        groups = products.gather_groups(parts)
+        if nparts <= products.GATHER_FANIN:
+            assert groups == {} and products.gathered(parts) == parts
+            continue
+        assert [p for g in groups.values() for p in g] == parts
+        assert list(groups) == [f"g{k}" for k in range(1, len(groups) + 1)] == products.gathered(parts)
+        sizes = [len(g) for g in groups.values()]
+        assert max(sizes) - min(sizes) <= 1 and len(groups) >= 2, nparts
+        serial = max(sizes) + len(groups)
+        assert serial < nparts or nparts <= 2 * products.GATHER_FANIN, nparts
+        assert serial <= max(2 * products.GATHER_FANIN, 2 * nparts ** 0.5 + 3), nparts
 
 
 def test_cycle_dags_match_golden():

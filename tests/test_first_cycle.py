@@ -1,6 +1,8 @@
 """The DAG's first major cycle equals monolithic tclean(niter=0) on the same data.
 
-For 1, 2 and 4 sub-MSes: the summed and normalized PSF (every Taylor term),
+For 1, 2 and 10 or more sub-MSes (more than one addImages job gathers itself, so
+addParts jobs first add the residuals of groups of them, products.gather_groups):
+the summed and normalized PSF (every Taylor term),
 weight, primary beam, sum of weights and first residual (every Taylor term)
 from the project's own DAG, run by the local runner, against tclean's, to 1e-5
 of the peak where the primary beam exceeds pblimit.  The CF cache is made
@@ -25,7 +27,7 @@ def cache_before(frozen_cfcache):
     return folder_digest(frozen_cfcache)
 
 
-@pytest.fixture(scope="module", params=[1, 2, 4])
+@pytest.fixture(scope="module", params=[1, 2, 10])
 def dag_run(request, session_dir, shared, sim_ms, frozen_cfcache, cache_before):
     nparts = request.param
     rundir = new_run(session_dir / f"first_cycle_{nparts}",
@@ -37,7 +39,14 @@ def dag_run(request, session_dir, shared, sim_ms, frozen_cfcache, cache_before):
 def test_partition_count_and_sizes(dag_run):
     nparts, rundir = dag_run
     subms = sorted((rundir / "products" / "subms").glob("*.ms"))
-    assert len(subms) == nparts
+    parts = [p["part"] for p in products.read_plan(rundir / "products" / "partitions.json")["parts"]]
+    assert len(subms) == len(parts)
+    if nparts <= products.GATHER_FANIN:
+        assert len(subms) == nparts
+    else:       # (size_for's estimate misses small sub-MSes' fixed costs: some more)
+        assert len(subms) >= nparts
+        groups = sorted(p.name for p in (rundir / "products" / "parts" / "cycle0").glob("g*"))
+        assert groups == sorted(products.gather_groups(parts)) and len(groups) >= 2
     limit = products.read_plan(rundir / "products" / "partitions.json")["maxsubmssize"]
     for ms in subms:
         size = sum(p.stat().st_size for p in ms.rglob("*") if p.is_file())
@@ -69,7 +78,7 @@ def test_every_sub_image_has_the_whole_ms_spectral_axis(dag_run, tclean_ref):
     nparts, rundir = dag_run
     expected = ic.spectral_axis(f"{tclean_ref}.residual.tt0")
     parts = sorted((rundir / "products" / "parts" / "cycle0").glob("n*/ctb80.residual.tt0"))
-    assert len(parts) == nparts
+    assert len(parts) >= nparts
     for image in parts:
         assert ic.spectral_axis(str(image)) == expected, image
 

@@ -173,6 +173,21 @@ def test_staging_lists(fake_run, script, args, params, paths):
     assert transfer.inputs(script, args, params) == paths
 
 
+def test_staging_with_groups_of_sub_mses(fake_run):
+    """10 sub-MSes (more than products.GATHER_FANIN): addParts g2 is sent the residuals of
+    sub-MSes n6-n10 and writes its sum; addImages is sent the two sums, not 10 residuals."""
+    (fake_run / "products" / "partitions.json").write_text(json.dumps({"parts": [
+        {"part": f"n{k}", "subms": f"products/subms/x.n{k}.ms"} for k in range(1, 11)]}))
+    assert transfer.inputs("addParts.py", ["2", "g2"], PARAMS) == \
+        ["products/partitions.json"] + [f"products/parts/cycle2/n{k}" for k in range(6, 11)]
+    assert transfer.inputs("addImages.py", ["2"], PARAMS) == \
+        ["products/partitions.json", "products/parts/cycle2/g1", "products/parts/cycle2/g2",
+         "products/psf"]
+    kind = jobkinds.KINDS["addParts"]
+    assert kind.writes(PARAMS, "2", "g2") == ["products/parts/cycle2/g2"]
+    assert transfer.job_subms("addParts.py", ["2", "g2"]) is None     # (no CF cache sent)
+
+
 def test_restore_before_the_run_stopped_is_sent_nothing(fake_run):
     (fake_run / "products" / "minor1" / "record.json").write_text(json.dumps({"stopcode": 0}))
     assert transfer.inputs("restore.py", [], PARAMS) == []

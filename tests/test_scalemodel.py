@@ -26,5 +26,19 @@ def test_wall_of_a_run_by_hand():
     assert scalemodel.wall(costs, 4, slots=2, latency=10) == pytest.approx(175 + 10 * 10)
 
 
+def test_gather_of_many_sub_mses_by_hand():
+    """add = 1 s + 0.5 s per sub-image, 2 s per job outside CASA, latency 10 s.
+    8 sub-MSes: one addImages: 2 + 1 + 8 x 0.5 + 10 = 17.
+    100 sub-MSes: 10 groups of 10 (products.gather_groups); on 4 slots 3 waves of addParts
+    jobs, each 2 + 10 x 0.5 = 7: 21, + 10 latency; then addImages over the 10 sums:
+    2 + 1 + 10 x 0.5 + 10 = 18; in all 49 (one addImages over 100: 2 + 1 + 50 + 10 = 63).
+    On 10 slots one wave: 7 + 10 + 18 = 35."""
+    costs = {"o": 2.0, "add": (1.0, 0.5)}
+    assert scalemodel.gather(costs, 8, 4, 10, 1.0) == pytest.approx(17)
+    assert scalemodel.gather(costs, 100, 4, 10, 1.0) == pytest.approx(49)
+    assert scalemodel.gather(costs, 100, 10, 10, 1.0) == pytest.approx(35)
+    assert scalemodel.gather(costs, 100, 10, 10, 2.0) == pytest.approx(35 + 5 + 6)   # pixels x 2
+
+
 def test_growth_ratio():
     assert scalemodel.ratio((1.0, 1e-3), 3000, 1000) == pytest.approx(4 / 2)

@@ -39,12 +39,19 @@ def density_inputs(params, mode, part="", subms=""):
     return [products.PLAN] + [products.part_dir("weights", p) for p in parts()]
 
 
+def group_inputs(params, cycle, group):
+    """addParts: the residuals of its group's sub-MSes."""
+    members = products.gather_groups(parts())[group]
+    return [products.PLAN] + [products.part_dir("cycle", p, int(cycle)) for p in members]
+
+
 def adding_inputs(params, cycle):
     psfs = [products.part_dir("psf", p) for p in parts()]
     if cycle == PSF_ONLY:
         return [products.PLAN, *psfs, *startmodel.names(params)]
     cycle = int(cycle)
-    paths = [products.PLAN] + [products.part_dir("cycle", p, cycle) for p in parts()]
+    paths = [products.PLAN] + [products.part_dir("cycle", p, cycle)
+                               for p in products.gathered(parts())]
     if cycle == 0 and not startmodel.enabled(params):
         return paths + psfs
     return paths + [products.stage_dir("psf")]
@@ -143,6 +150,10 @@ def gridding_outputs(params, part, subms, cycle):
     cycle = int(cycle)
     first = [products.part_dir("psf", part)] if cycle == 0 and not startmodel.enabled(params) else []
     return first + [products.part_dir("cycle", part, cycle)]
+
+
+def group_outputs(params, cycle, group):
+    return [products.part_dir("cycle", group, int(cycle))]
 
 
 def adding_outputs(params, cycle):

@@ -66,6 +66,8 @@ KINDS = {kind.name: kind for kind in (
             False, ("weights",), jobfiles.density_inputs, jobfiles.density_outputs),
     JobKind("allImagers", "allImagers.py $(part) $(subms) $(cycle)", 2, False, ("allImagers",),
             jobfiles.gridding_inputs, jobfiles.gridding_outputs),
+    JobKind("addParts", "addParts.py $(cycle) $(group)", 1, False, ("addParts",),
+            jobfiles.group_inputs, jobfiles.group_outputs),
     JobKind("addImages", "addImages.py $(cycle)", 1, False, ("addImages",),
             jobfiles.adding_inputs, jobfiles.adding_outputs),
     JobKind("deconvolve", "deconvolve.py $(cycle)", 1, False, ("deconvolve",),

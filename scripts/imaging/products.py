@@ -10,6 +10,7 @@ gets its row there.
 """
 import contextlib
 import json
+import math
 import os
 import pickle
 import shutil
@@ -45,9 +46,33 @@ def stage_dir(stage, cycle=None):
 
 
 def part_dir(stage, part, cycle=None):
-    """products/parts/<stage>/<part>: the un-normalized images of one sub-MS."""
+    """products/parts/<stage>/<part>: the un-normalized images of one sub-MS (part n<k>),
+    or of a group of them summed (g<k>: gather_groups)."""
     name = stage if cycle is None else f"cycle{cycle}"
     return os.path.join(PRODUCTS, "parts", name, part)
+
+
+# Sub-MSes whose residuals one addImages job gathers itself; with more, addParts jobs
+# first sum groups of them (gather_groups), so the serial gather of a major cycle reads
+# about 2 sqrt(P) image sets, not P.
+GATHER_FANIN = 8
+
+
+def gather_groups(parts):
+    """{group id: its part ids} for the addParts jobs of a run with these sub-MSes (part
+    ids, in plan order): none up to GATHER_FANIN; else ceil(P / size) groups of
+    consecutive sub-MSes, balanced, size = max(GATHER_FANIN, ceil(sqrt(P)))."""
+    if len(parts) <= GATHER_FANIN:
+        return {}
+    size = max(GATHER_FANIN, math.isqrt(len(parts) - 1) + 1)
+    ngroups = -(-len(parts) // size)
+    cuts = [round(k * len(parts) / ngroups) for k in range(ngroups + 1)]
+    return {f"g{k + 1}": list(parts[a:b]) for k, (a, b) in enumerate(zip(cuts, cuts[1:]))}
+
+
+def gathered(parts):
+    """What addImages gathers a residual from: the groups' sums, or every sub-MS."""
+    return list(gather_groups(parts)) or list(parts)
 
 
 def density_image(params):

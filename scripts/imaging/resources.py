@@ -17,7 +17,7 @@ images); on a shared filesystem this is an upper bound.
 import math
 import os
 
-from imaging import casa, jobkinds, modelcolumn, parameters, partitioning
+from imaging import casa, jobkinds, modelcolumn, parameters, partitioning, products
 
 # Measured peaks (MiB) at 256^2 / 512^2 / 1024^2 pixels, mtmfs with nterms 2, awproject
 # (make bench, jobs importing only casatasks' imager helpers):
@@ -35,6 +35,7 @@ GRID_BYTES = 64          # gridding, per gridded Taylor term (2 nterms - 1 for t
 DECONVOLVE_BYTES = 40    # minor cycle, per PSF Taylor term and scale
 RESTORE_BYTES = 10       # restoring, per image plane of the products
 ADD_BYTES = 1            # adding sub-images (chunk by chunk), per image plane
+SUM_BYTES = 8            # addParts: a whole plane's sum and the plane added to it (float32)
 DENSITY_BYTES = 16       # weight density jobs (gridded weights and their sum): an estimate;
                          # the weighting tests check it covers their peaks at 256^2
 PLANE_BYTES = 4.5        # an image plane on disk (float and tiling)
@@ -103,6 +104,7 @@ def memory_mb(kind, params, size):
         "MSpartition": CASA_MB + ROW_BYTES * size["rows"] * mib,
         "weightDensity": CASA_MB + DENSITY_BYTES * pixels * mib,
         "allImagers": CASA_MB + (GRID_BYTES * pixels * (2 * n - 1) + size["cf"]) * mib,
+        "addParts": CASA_MB + SUM_BYTES * pixels * mib,
         "addImages": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,
         "deconvolve": CASA_MB + DECONVOLVE_BYTES * pixels * (2 * n - 1) * nscales * mib,
         "restore": RESTORE_MB + RESTORE_BYTES * pixels * planes(params) * mib,
@@ -121,9 +123,15 @@ def disk_bytes(kind, params, size):
         "MSpartition": size["ms"],
         "weightDensity": size["subms"] + 2 * PLANE_BYTES * size["pixels"],
         "allImagers": size["subms"] + size["cf"] + images,
-        "addImages": (size["nparts"] + 1) * images,
+        "addParts": (largest_group(size["nparts"]) + 1) * images,     # (a group and its sum)
+        "addImages": (size["nparts"] + 1) * images,   # (cycle 0 reads every sub-MS's PSF)
         "deconvolve": 2 * images,
         "restore": (3 if params["exportfits"] else 2) * images,   # (FITS copies: one set)
         "predictModel": 2 * size["subms"] + size["cf"] + images,   # the sub-MS and a copy
         "saveModel": 0,        # (it writes the MS in place: a new column, then the swap)
     }.get(kind, 2 * images) * MARGIN + 2**20 * 64   # and 64 MB of logs
+
+
+def largest_group(nparts):
+    """Sub-MSes in the largest group an addParts job adds (products.gather_groups)."""
+    return max(map(len, products.gather_groups(list(range(nparts))).values()), default=0)

@@ -95,6 +95,10 @@ def stage(nodes):
         return "weight density of the whole MS (weightDensity)", cycle
     if done < len(parts):
         return f"gridding (allImagers): {done} of {len(parts)} sub-MSes done", cycle
+    groups = products.gather_groups(parts)
+    summed = sum(os.path.isdir(products.part_dir("cycle", g, cycle)) for g in groups)
+    if summed < len(groups) and not os.path.isdir(products.stage_dir("cycle", cycle)):
+        return f"adding groups of sub-MSes (addParts): {summed} of {len(groups)} done", cycle
     if not os.path.isdir(products.stage_dir("cycle", cycle)):
         return "adding and normalizing (addImages)", cycle
     return "minor cycle (deconvolve)", cycle

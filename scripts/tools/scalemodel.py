@@ -9,7 +9,7 @@ A run is a chain of DAG levels; the jobs of one level run in waves on S slots:
     T = max(CF stage, partition)
         + sum over major cycles c = 0..C of
               [ ceil(P / S) x (o + a_c(pixels) + b_c x rows/P + read) + L ]    gridding
-            + [ o + add(P, pixels) + L ] + [ o + deconvolve(pixels) + L ]
+            + gather(P, pixels) + [ o + deconvolve(pixels) + L ]
         + restore
 
     o        a job's time outside CASA work (start, imports, publishing): measured
@@ -17,7 +17,11 @@ A run is a chain of DAG levels; the jobs of one level run in waves on S slots:
              residual) and later cycles (predict and residual) apart: fitted to the
              1-, 2- and 4-partition runs; a_c's growth with the image from the
              256^2 / 512^2 / 1024^2 runs (linear in pixels)
-    add      o + fixed + per-sub-image cost, times pixels/pixels measured
+    gather   [ o + add(P) + L ] up to 8 sub-MSes; beyond, the addParts jobs first
+             (G groups of at most g sub-MSes, products.gather_groups, in waves on
+             S slots): ceil(G / S) x (o + g x per-sub-image) + L + [ o + add(G) + L ]
+    add(n)   fixed + n x per-sub-image cost (fitted to the addImages jobs), times
+             pixels / pixels measured
     L        the pool's latency per DAG level (DAGMan submit, negotiation, start):
              an assumption, 0 for the local runner
 
@@ -111,12 +115,24 @@ def wall(c, nparts, slots, latency=0.0, read=0.0, scale=None):
         a, b = c[key]
         return waves * (c["o"] + a * scale["a"] + b * rows + read) + latency
 
-    add = c["o"] + (c["add"][0] + c["add"][1] * nparts) * scale["pixels"] + latency
+    add = gather(c, nparts, slots, latency, scale["pixels"])
     deconvolve = c["o"] + c["deconvolve"] * scale["pixels"] + latency
     restore = c["o"] + c["restore"] * scale["pixels"] + latency
     cycle0 = grid("grid0") + add + deconvolve
     return scale["start"] + cycle0 + c["cycles"] * (grid("grid") + add + deconvolve) \
         + restore
+
+
+def gather(c, nparts, slots, latency, pixels):
+    """A major cycle's add: addImages over every sub-MS, or over the sums of the groups
+    addParts jobs add side by side first (products.gather_groups)."""
+    fixed, per_image = c["add"]
+    groups = products.gather_groups(list(range(nparts)))
+    if not groups:
+        return c["o"] + (fixed + per_image * nparts) * pixels + latency
+    largest = max(map(len, groups.values()))
+    sums = math.ceil(len(groups) / slots) * (c["o"] + per_image * largest * pixels) + latency
+    return sums + c["o"] + (fixed + per_image * len(groups)) * pixels + latency
 
 
 # ---------------------------------------------------------------- the check
