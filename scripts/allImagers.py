@@ -21,6 +21,7 @@ again on their first gridding (about 3 s per job; the residual is the same).
 """
 import functools
 import os
+import shutil
 import sys
 
 import dagutils
@@ -114,6 +115,8 @@ def grid_part(params, subms, final, grid, model=None, weight=None, stage="griddi
         grid(params, subms, image)
         for path in products.image_paths(image, "weight") if weight else []:
             os.remove(path)                               # the links: not part of the product
+        for path in products.image_paths(image, "model") if model else []:
+            shutil.rmtree(path)    # (read by no later stage: 32 MB a job at 2048^2, nterms 2)
     print(f"allImagers: wrote {final}")
 
 
