@@ -42,7 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))   # (scripts/tools/..)
 STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFmerge$",
           "partition": r"MSpartition$", "weight density": r"weights(_n\d+|Sum)$",
           "gridding": r"allImagers_c\d+_n\d+$",
-          "add/normalize": r"addImages(_c\d+)?$", "deconvolve": r"deconvolve(_c\d+)?$",
+          "add/normalize": r"(addImages(_c\d+)?|addParts_c\d+_g\d+)$", "deconvolve": r"deconvolve(_c\d+)?$",
           "restore": r"restore$"}
 
 
@@ -66,6 +66,10 @@ def main(argv=None):
     for n in args.imsizes:     # how the jobs' work and memory grow with the image
         record["imsize_runs"].append(run_imsize(args.out, small, n))
         products.write_json(os.path.join(args.out, "results.json"), record)
+    record["large_runs"] = []
+    for n in args.large:       # where users image: tclean and the DAG at n x n pixels
+        record["large_runs"].append(run_large(args.out, bench_ms(args.large_hours), n, args))
+        products.write_json(os.path.join(args.out, "results.json"), record)
     report(args.out, record)
 
 
@@ -76,6 +80,12 @@ def arguments(argv):
     p.add_argument("--repeats", type=int, default=2, help="rounds of tclean and every DAG")
     p.add_argument("--imsizes", type=int, nargs="*", default=[256, 512, 1024],
                    help="image sizes of single DAG runs on the small test MS (data/sim_evla.ms)")
+    p.add_argument("--large", type=int, nargs="*", default=[1024, 2048],
+                   help="image sizes at which tclean and the whole DAG (--large-parts "
+                   "sub-MSes) are run to tclean's stop on the --large-hours MS, the cell "
+                   "scaled so that the field stays the shipped one")
+    p.add_argument("--large-hours", type=float, default=1.0)
+    p.add_argument("--large-parts", type=int, default=2)
     p.add_argument("--out", default=os.path.join("products", "bench"))
     p.add_argument("--mpi-python", help="also tclean(parallel=True) under mpirun with this "
                    "Python (its environment has mpi4py and casampi: make mpi-setup)")
@@ -93,9 +103,10 @@ def bench_ms(hours):
 
 def layout(ms):
     """Rows, bytes per row and bytes of the MS (what the scaling model scales from)."""
-    _, counts, bytes_per_row, overhead = partitioning.ms_layout(ms)
-    return {"rows": sum(counts), "bytes_per_row": bytes_per_row,
-            "bytes": bytes_per_row * sum(counts) + overhead}
+    ms_layout = partitioning.ms_layout(ms)
+    rows = sum(ms_layout.counts)
+    return {"rows": rows, "bytes_per_row": ms_layout.bytes_per_row,
+            "bytes": ms_layout.bytes_per_row * rows + ms_layout.overhead}
 
 
 # ---------------------------------------------------------------- runs
@@ -120,13 +131,39 @@ def new_run(folder, overrides):
     return folder
 
 
-def run_tclean(out, ms, round_):
-    folder = new_run(os.path.join(out, f"tclean-r{round_}"), {"vis": ms})
+def run_tclean(out, ms, round_, folder=None, overrides=None):
+    folder = new_run(folder or os.path.join(out, f"tclean-r{round_}"), {"vis": ms, **(overrides or {})})
     print(f"bench: round {round_}: tclean", flush=True)
     argv = [sys.executable, "-m", "tools.tcleanReference", "params/imaging.py", ms,
             os.path.join(folder, "ref")]
     result = measured(argv, folder, os.path.join(folder, "logs", "tclean.out"))
     return {"name": "tclean", "round": round_, "image": os.path.join(folder, "ref"), **result}
+
+
+def run_large(out, ms, n, args):
+    """tclean, then the whole DAG (each with its own new CF cache) at n x n pixels of
+    the shipped field (the cell scaled by the shipped imsize / n), to tclean's stop."""
+    shipped = parameters.read_assignments(os.path.join(ROOT, parameters.DEFAULT_FILE))
+    value, unit = re.fullmatch(r"([0-9.]+)(\D+)", parameters.as_list(shipped["cell"])[0]).groups()
+    overrides = {"imsize": [n, n], "cell": f"{float(value) * shipped['imsize'][0] / n:g}{unit}"}
+    print(f"bench: {n}^2 pixels ({overrides['cell']}):", end=" ", flush=True)
+    ref = run_tclean(out, ms, 1, os.path.join(out, f"large{n}-tclean"), overrides)
+    print(f"bench: {n}^2 pixels: DAG with {args.large_parts} sub-MSes", flush=True)
+    folder = os.path.join(out, f"large{n}-dag")
+    dag = dag_run(folder, {"vis": ms, **overrides, "gridjobs": 1,
+                           "maxsubmssize": partitioning.size_for(args.large_parts, ms)})
+    image = os.path.join(folder, "products", "final", "ctb80")
+    return {"imsize": n, "cell": overrides["cell"], "nparts": args.large_parts,
+            "tclean": {**ref, **summary(ref["image"])}, "dag": {**dag, "cycles": cycles_run(folder)},
+            "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
+                                     f"{ref['image']}.pb.tt0")}
+
+
+def cycles_run(folder):
+    """The DAG's major cycles, counted as tclean's nmajordone counts them (the first
+    residual's gridding included: tests/test_major_cycles.py)."""
+    with open(os.path.join(folder, "products", "final", "summary.json")) as f:
+        return json.load(f)["majorcycles"] + 1
 
 
 def run_parallel(out, ms, round_, ref, args):
@@ -254,6 +291,14 @@ def difference(image, reference, pb, pblimit=0.2):
 
 # ---------------------------------------------------------------- the report
 def report(out, record):
+    lines = runs_report(record) if record["runs"] else ["# Benchmark"]
+    lines += large_report(record.get("large_runs", []))
+    with open(os.path.join(out, "bench.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def runs_report(record):
     ms, runs = record["ms"], record["runs"]
     names = sorted({r["name"] for r in runs}, key=lambda n: (n != "tclean", n))
     med = {n: {k: statistics.median(r[k] for r in runs if r["name"] == n)
@@ -275,10 +320,33 @@ def report(out, record):
     lines += ["", targets(runs, names, med), "", stage_table(runs, names), "",
               overhead_table(runs, names), "", memory_table(runs + record["imsize_runs"]), "",
               scalemodel.check(record)]
-    with open(os.path.join(out, "bench.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
     plot(out, runs, names, med)
-    print("\n".join(lines))
+    return lines
+
+
+def large_report(large):
+    """tclean and the DAG at each large image size: walls, ratio (the targets: at most
+    0.6 at 2048^2, 0.7 at 4096^2), cycles, images, and the DAG's time per stage."""
+    if not large:
+        return []
+    goals = {2048: 0.6, 4096: 0.7}
+    lines = ["", "## Larger images", "",
+             "| pixels | cell | tclean wall (s) | DAG wall (s) | DAG/tclean | goal | major cycles "
+             "tclean / DAG | image.tt0 vs tclean |", "|---|---|---|---|---|---|---|---|"]
+    for r in large:
+        ratio = r["dag"]["wall"] / r["tclean"]["wall"]
+        goal = goals.get(r["imsize"])
+        lines.append(f"| {r['imsize']}^2 | {r['cell']} | {r['tclean']['wall']:.1f} | "
+                     f"{r['dag']['wall']:.1f} | {ratio:.2f} | "
+                     f"{f'<= {goal}' + ('' if ratio <= goal else ' **not met**') if goal else '-'} | "
+                     f"{r['tclean'].get('nmajordone')} / {r['dag']['cycles']} | {r['difference']:.1e} |")
+    lines += ["", f"The DAG's time per stage (s; first job started to last ended, summed over "
+              f"cycles; {large[0]['nparts']} sub-MSes):", "",
+              "| stage | " + " | ".join(f"{r['imsize']}^2" for r in large) + " |",
+              "|---|" + "---|" * len(large)]
+    for stage in STAGES:
+        lines.append(f"| {stage} | " + " | ".join(f"{r['dag']['stages'][stage]:.1f}" for r in large) + " |")
+    return lines
 
 
 def parallel_lines(runs):
