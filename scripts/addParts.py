@@ -29,8 +29,8 @@ def main(cycle, group):
         image = products.image_base(work, params)
         partnames = products.checked_images(
             [products.part_dir("cycle", p, cycle) for p in members], params, stage)
-        for kind in ("residual", "sumwt"):
-            synthesis.sum_images(partnames, image, kind)
+        synthesis.add_images(partnames, image, "residual")
+        synthesis.sum_images(partnames, image, "sumwt")     # (one value per plane)
     print(f"addParts: wrote {final} (sub-MSes {', '.join(members)})")
 
 

@@ -35,7 +35,6 @@ GRID_BYTES = 64          # gridding, per gridded Taylor term (2 nterms - 1 for t
 DECONVOLVE_BYTES = 40    # minor cycle, per PSF Taylor term and scale
 RESTORE_BYTES = 10       # restoring, per image plane of the products
 ADD_BYTES = 1            # adding sub-images (chunk by chunk), per image plane
-SUM_BYTES = 8            # addParts: a whole plane's sum and the plane added to it (float32)
 DENSITY_BYTES = 16       # weight density jobs (gridded weights and their sum): an estimate;
                          # the weighting tests check it covers their peaks at 256^2
 PLANE_BYTES = 4.5        # an image plane on disk (float and tiling)
@@ -104,7 +103,7 @@ def memory_mb(kind, params, size):
         "MSpartition": CASA_MB + ROW_BYTES * size["rows"] * mib,
         "weightDensity": CASA_MB + DENSITY_BYTES * pixels * mib,
         "allImagers": CASA_MB + (GRID_BYTES * pixels * (2 * n - 1) + size["cf"]) * mib,
-        "addParts": CASA_MB + SUM_BYTES * pixels * mib,
+        "addParts": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,   # (as addImages)
         "addImages": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,
         "deconvolve": CASA_MB + DECONVOLVE_BYTES * pixels * (2 * n - 1) * nscales * mib,
         "restore": RESTORE_MB + RESTORE_BYTES * pixels * planes(params) * mib,

@@ -313,6 +313,19 @@ def sum_images(partnames, imagename, kind):
                 ia.putchunk(total)
 
 
+@casa_work
+def add_images(partnames, imagename, kind):
+    """imagename.<kind>[.ttN] = the sum of the partial images of that kind, made by
+    CASA's image expression language (ia.imagecalc), plane by plane in C++: 8 residuals
+    of 2048^2 pixels, 2 Taylor terms, in 0.6 s, where reading them into numpy
+    (sum_images) took 4-5 s.  The sum takes the first image's coordinates."""
+    with using(image()) as ia:
+        for term in image_paths(partnames[0], kind):
+            suffix = term[len(partnames[0]):]
+            expression = " + ".join(f'"{part}{suffix}"' for part in partnames)
+            ia.imagecalc(outfile=imagename + suffix, pixels=expression, overwrite=False).done()
+
+
 def summed_pixels(ia, paths):
     """The sum of the images' pixels, added in their order."""
     total = None
