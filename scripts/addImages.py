@@ -4,10 +4,11 @@
 
 Cycle 0 first makes products/psf (PSF, weight, primary beam and the PSF's sum
 of weights); every cycle makes products/cycle<CYCLE> (the residual, with the
-sum of weights of that cycle's gridding), from every sub-MS's residual or, with more
-sub-MSes than products.GATHER_FANIN, from the sums of groups of them (addParts.py).  With a start model, CYCLE 'psf'
-makes products/psf, then products/startmodel (imaging/startmodel.py), before
-the first residual is gridded.  Each stage is built in a scratch
+sum of weights of that cycle's gridding), from every sub-MS's residual or, with
+more sub-MSes than products.GATHER_FANIN, from the sums of groups of them
+(addParts.py).  With a start model, CYCLE 'psf' makes products/psf, then
+products/startmodel (imaging/startmodel.py), before the first residual is
+gridded.  Each stage is built in a scratch
 folder and moved into place when complete; one that exists is kept, so a
 re-run continues from what finished.
 """
