@@ -67,23 +67,27 @@ def plan(mode, layout, maxsize, max_rows=math.inf, multiple=1):
         groups = spw_groups(windows, *fit, multiple)
     else:
         groups = split_groups(windows, *fit)
-    counts = [[c for c in group_counts(g or windows) if c] for g in groups]
+    allcounts = [group_counts(g or windows) for g in groups]
+    counts = [[c for c in a if c] for a in allcounts]     # integrations with rows of the group
     if mode == "spw":
         nparts = [1] * len(groups)
     elif mode == "time":
         nparts = [len(plan_partitions(counts[0], *fit, multiple))]
     else:
         nparts = fill_waves(counts, [len(plan_partitions(c, *fit)) for c in counts], multiple)
-    parts = []
-    for group, n in zip(groups, nparts):
-        allcounts = group_counts(group or windows)
-        kept = [i for i, c in enumerate(allcounts) if c]  # integrations with rows of the group
-        gspans, gcounts = [spans[i] for i in kept], [allcounts[i] for i in kept]
-        spws = None if group is None else [w.spw for w in group]
-        ddids = None if group is None else sorted(d for w in group for d in w.ddids)
-        parts += [Part(spws, ddids, time_bounds(gspans, r), r[1] - r[0] + 1, rows(gcounts, r))
-                  for r in balanced_ranges(gcounts, n)]
-    return parts
+    return [part for group, a, n in zip(groups, allcounts, nparts)
+            for part in group_parts(group, spans, a, n)]
+
+
+def group_parts(group, spans, allcounts, n):
+    """`n` parts of an SPW group (None: all SPWs), balanced in rows, each of whole
+    integrations; `allcounts` is the group's rows per integration of the MS."""
+    kept = [i for i, c in enumerate(allcounts) if c]
+    gspans, gcounts = [spans[i] for i in kept], [allcounts[i] for i in kept]
+    spws = None if group is None else [w.spw for w in group]
+    ddids = None if group is None else sorted(d for w in group for d in w.ddids)
+    return [Part(spws, ddids, time_bounds(gspans, r), r[1] - r[0] + 1, rows(gcounts, r))
+            for r in balanced_ranges(gcounts, n)]
 
 
 def fill_waves(counts, nparts, multiple):
