@@ -24,7 +24,7 @@ REAL_CACHE = Path(os.environ.get("IMAGING_TEST_CACHE",
 # The markers of pytest.ini: each test has exactly one.  A test that uses a fixture that
 # runs CASA (the session's MS, CF cache, tclean references, real data) is not `fast`.
 KINDS = ("fast", "casa", "pool")
-CASA_FIXTURES = {"sim_ms", "shared", "tclean_started", "cf_run", "tclean_ref", "frozen_cfcache",
+CASA_FIXTURES = {"sim_ms", "one_spw_ms", "shared", "tclean_started", "cf_run", "tclean_ref", "frozen_cfcache",
                  "references", "real_ms", "calibrated_ms"}
 
 
@@ -54,6 +54,15 @@ def session_dir(tmp_path_factory):
 def sim_ms(session_dir):
     ms = session_dir / "sim_evla.ms"
     run([PYTHON, "-m", "tools.simulate", ms], cwd=session_dir)
+    return ms
+
+
+@pytest.fixture(scope="session")
+def one_spw_ms(session_dir):
+    """Half an hour of one SPW of 2 channels: a CF cache of two CFs, filled in seconds."""
+    ms = session_dir / "one_spw.ms"
+    run([PYTHON, "-m", "tools.simulate", "--spws", "1", "--chans", "2", "--hours", "0.5", ms],
+        cwd=session_dir)
     return ms
 
 

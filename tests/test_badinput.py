@@ -153,17 +153,18 @@ def test_a_job_stopped_by_its_input_is_not_retried(session_dir, shared):
     assert len(tries) == 1
 
 
-def test_image_too_small_for_the_cf_support_stops_at_the_cf_stage(session_dir, shared):
-    """8 pixels of 900 arcsec: the CFs span 12 uv cells, the grid has 9 (tclean itself
-    aborts on this with "ArrayBase::operator()(b,e,i) - incorrectly specified").  The CF
-    stage's last node stops, naming imsize and what would fit; no cache is put in place."""
-    rundir = new_run(session_dir / "bad_cfsupport",
-                     {**shared, "imsize": [8, 8], "cell": "900arcsec", "cfcache": "cfcache/small.cf"})
+def test_image_too_small_for_the_cf_support_stops_at_the_cf_stage(session_dir, one_spw_ms):
+    """8 pixels of 900 arcsec: the CFs span 7 uv cells either side, the grid has 9 (tclean
+    itself aborts on this with "ArrayBase::operator()(b,e,i) - incorrectly specified").
+    The CF stage's last node stops, naming imsize and what would fit (2 x 7 + 2 cells on a
+    grid padded by 1.2, rounded up to an even size: 14 pixels); no cache is put in place."""
+    rundir = new_run(session_dir / "bad_cfsupport", {"vis": str(one_spw_ms), "imsize": [8, 8],
+                                                     "cell": "900arcsec", "cfcache": "cfcache/small.cf"})
     proc = run([PYTHON, *DAG], cwd=rundir, check=False)
     assert proc.returncode == 1 and "CFmerge" in proc.stderr
     err = (rundir / "logs" / "CFmerge.err").read_text()
-    assert "imsize = [8, 8] is too small for the CF support: the CFs span 12 uv cells" in err
-    assert "imsize = [22, 22]" in err
+    assert "imsize = [8, 8] is too small for the CF support: the CFs span 7 uv cells" in err
+    assert "imsize = [14, 14]" in err
     assert not (rundir / "cfcache" / "small.cf").exists()
     assert not (rundir / "products" / "parts").exists()
 
