@@ -6,9 +6,10 @@ small run (128 px, standard or mosaic gridder) against tclean hooked to keep
 the mask of every updateMask (tools/automask_dag_check.py): the DAG's mask of
 each cycle has the same pixels (at the stop: the mask of the last minor cycle,
 which tclean puts back), the final mask too, the same iterations and stop,
-and the restored image within 1e-3 of the peak.  'mosaic-skip' reaches the
-threshold and stops masking by minpercentchange before the end, with pbmask
-and negativethreshold on.
+and the restored image within 1e-3 of the peak.  'mosaic-skip' (SPWs 0~1: half
+the data, the same path) reaches the threshold and stops masking by
+minpercentchange before the last cycle (its deconvolve jobs' automask.json),
+with pbmask and negativethreshold on.
 
 The extended-emission cases image the simulated sky's 4' x 3' Gaussian (the
 remnant's diffuse emission, tools.simulate.SOURCES) with scales of 0, 20" and
@@ -39,7 +40,7 @@ CASES = {
     "standard": {**STANDARD, "niter": 400, "threshold": "0mJy", "negativethreshold": 0.0,
                  "minpercentchange": -1.0, "pbmask": 0.0},
     "mosaic-skip": {**STANDARD, "gridder": "mosaic", "niter": 1000, "threshold": "8mJy",
-                    "negativethreshold": 5.0, "minpercentchange": 5.0, "pbmask": 0.5},
+                    "negativethreshold": 5.0, "minpercentchange": 5.0, "pbmask": 0.5, "spw": "0~1"},
 }
 
 # extended emission: (overrides, number of sub-MSes)
@@ -67,6 +68,11 @@ def test_automask_equals_tclean_every_cycle(case, session_dir, sim_ms):
     rundir = new_run(session_dir / f"automask_{case}",
                      {"vis": str(sim_ms), **AUTOMASK, **CASES[case]})
     assert_equals_tclean_every_cycle(case, run_and_check(rundir, session_dir / f"automask_{case}_tclean"))
+    if CASES[case]["minpercentchange"] >= 0:       # the case is there for this path:
+        flags = [json.loads(p.read_text())["chanflag"]
+                 for p in sorted((rundir / "products").glob("minor*/automask.json"))]
+        stopped = [c for c, f in enumerate(flags) if all(f)]
+        assert stopped and stopped[0] < len(flags) - 1, f"masking never stopped early: {flags}"
 
 
 @pytest.mark.parametrize("case", list(EXTENDED))
