@@ -290,7 +290,7 @@ def executed(in_pool, rundir):
 # (Not with a start model too: tclean 6.7 then fails at that prediction, its second
 # initializeImagers finding the model it made beside the start model.)
 FEATURES = {"gridder": "standard", "cfcache": "", "wbawp": False, "conjbeams": False,
-            "aterm": False, "imsize": [128, 128], "cell": "4arcsec", "niter": 300,
+            "aterm": False, "imsize": [128, 128], "cell": "4arcsec", "niter": 120,
             "cycleniter": 60, "threshold": "0mJy", "weighting": "briggs", "robust": 0.5,
             "usemask": "auto-multithresh", "sidelobethreshold": 2.0, "noisethreshold": 4.25,
             "lownoisethreshold": 1.5, "minbeamfrac": 0.3, "fastnoise": True,
