@@ -2,10 +2,10 @@
 
 Imaging weights depend on all the visibilities in a uv cell, so each gridding
 job must weight with the whole MS's weight density (weightDensity.py).  For
-robust -1 and 0.5, uniform, and Briggs with a uv taper, with 1 and 4
-sub-MSes (standard gridder), and once with awproject (2 sub-MSes): the first
-cycle's PSF and residual (every Taylor term) equal tclean(niter=0)'s to 1e-5
-of the peak.  A control shows the density matters: weighting each sub-MS on
+robust -1 and 0.5, uniform, and Briggs with a uv taper, with 4 sub-MSes
+(standard gridder), robust -1 with 1 sub-MS too, and robust 0.5 with awproject
+(2 sub-MSes): the first cycle's PSF and residual (every Taylor term) equal
+tclean(niter=0)'s to 1e-5 of the peak.  A control shows the density matters: weighting each sub-MS on
 its own gives another PSF.
 """
 import pytest
@@ -25,8 +25,8 @@ WEIGHTINGS = {
     "uniform": {"weighting": "uniform"},
     "robust0-taper": {"weighting": "briggs", "robust": 0.0, "uvtaper": ["40arcsec"]},
 }
-CASES = [(w, n, "standard") for w in WEIGHTINGS for n in (1, 4)] + \
-        [("robust0.5", 2, "awproject")]
+CASES = [(w, 4, "standard") for w in WEIGHTINGS] + [("robust-1", 1, "standard"),
+                                                     ("robust0.5", 2, "awproject")]
 
 
 @pytest.fixture(scope="module")
