@@ -24,8 +24,8 @@ REAL_CACHE = Path(os.environ.get("IMAGING_TEST_CACHE",
 # The markers of pytest.ini: each test has exactly one.  A test that uses a fixture that
 # runs CASA (the session's MS, CF cache, tclean references, real data) is not `fast`.
 KINDS = ("fast", "casa", "pool")
-CASA_FIXTURES = {"sim_ms", "one_spw_ms", "shared", "tclean_started", "cf_run", "tclean_ref", "frozen_cfcache",
-                 "references", "real_ms", "calibrated_ms"}
+CASA_FIXTURES = {"sim_ms", "one_spw_ms", "shared", "tclean_started", "cf_run", "tclean_ref",
+                 "frozen_cfcache", "references", "real_ms", "calibrated_ms"}
 
 
 @pytest.hookimpl(tryfirst=True)      # before `-m` deselects: every collected test is checked

@@ -5,7 +5,8 @@
 - failures injected into a run directory's own copy of a stage script, and what the
   HTCondor job log says of the tries (inject, FAIL_ONCE, FAIL_BEFORE_PUBLISHING,
   REMOVE_SUBMS, attempts, status, inodes);
-- a run's final images, iterations and stop against tclean's (assert_equals_tclean);
+- a run's final images, iterations and stop against tclean's (assert_equals_tclean), its
+  first cycle's images (assert_first_cycle_equals_tclean);
 - an MS read with CASA's table tool (columns, row_keys), sizes and digests of folders
   (disk_bytes, folder_digest), memory requests against the job log
   (assert_memory_requests_cover).
@@ -140,6 +141,14 @@ def assert_equals_tclean(rundir, ref, tolerance, imagename="ctb80", term=".tt0")
     region = ic.pb_region(f"{ref}.pb{term}", 0.2)
     diff = ic.relative_difference(str(final / f"{imagename}.image{term}"), f"{ref}.image{term}", region)
     assert diff <= tolerance, f"image{term} differs from tclean's by {diff:.2e} of the peak"
+
+
+def assert_first_cycle_equals_tclean(image, ref, kinds, region, label=""):
+    """Every Taylor term of each kind of the first cycle's images (image: the run's
+    products/cycle0/<imagename>) equals tclean(niter=0)'s to 1e-5 of the peak."""
+    for kind in kinds:
+        for suffix, diff in ic.first_cycle_differences(image, ref, kind, region).items():
+            assert diff <= 1e-5, f"{label}{suffix}: {diff:.2e} of the peak"
 
 
 def assert_memory_requests_cover(rundir):

@@ -159,7 +159,8 @@ def test_image_too_small_for_the_cf_support_stops_at_the_cf_stage(session_dir, o
     The CF stage's last node stops, naming imsize and what would fit (2 x 7 + 2 cells on a
     grid padded by 1.2, rounded up to an even size: 14 pixels); no cache is put in place."""
     rundir = new_run(session_dir / "bad_cfsupport", {"vis": str(one_spw_ms), "imsize": [8, 8],
-                                                     "cell": "900arcsec", "cfcache": "cfcache/small.cf"})
+                                                     "cell": "900arcsec",
+                                                     "cfcache": "cfcache/small.cf"})
     proc = run([PYTHON, *DAG], cwd=rundir, check=False)
     assert proc.returncode == 1 and "CFmerge" in proc.stderr
     err = (rundir / "logs" / "CFmerge.err").read_text()

@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -40,7 +41,7 @@ STOPPED = "awproject-3"     # stopped while its cycle 2 grids, then started agai
 
 class Run(NamedTuple):
     name: str
-    final: object           # products/final
+    final: Path             # products/final
     gridder: str
     cycle1_mtime: int = 0   # (STOPPED) of cycle 1's first sub-image before the restart
 

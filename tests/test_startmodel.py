@@ -39,22 +39,16 @@ def tclean_from_start(start_images, session_dir, sim_ms):
     return ref
 
 
-def run_with_start_model(start_images, where, sim_ms, sharedfs):
-    rundir = new_run(where, {"vis": str(sim_ms), **START, "sharedfs": sharedfs})
-    shutil.copytree(start_images / "start", rundir / "start")
-    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
-    return rundir
-
-
 @pytest.mark.casa
-@pytest.mark.parametrize("sharedfs", [False])
 def test_a_start_model_is_cleaned_on_as_tclean_does(start_images, tclean_from_start, session_dir,
-                                                    sim_ms, sharedfs):
+                                                    sim_ms):
     """Without a shared filesystem: the jobs are sent the start model.  (With one, on real
     data: test_real_features.py's self-calibrated second round.)"""
     before = {t: folder_digest(start_images / t) for t in START["startmodel"]}
-    rundir = run_with_start_model(start_images, session_dir / f"startmodel_{sharedfs}", sim_ms,
-                                  sharedfs)
+    rundir = new_run(session_dir / "startmodel_run", {"vis": str(sim_ms), **START,
+                                                      "sharedfs": False})
+    shutil.copytree(start_images / "start", rundir / "start")
+    run([PYTHON, "-m", "dagengine", "dag/condor_imaging.dag"], cwd=rundir)
     plan = (rundir / "products" / "partitions.json").read_text()
     assert plan.count('"part"') >= 2                        # several sub-MSes
     assert_equals_tclean(rundir, tclean_from_start, 1e-5)
@@ -64,7 +58,7 @@ def test_a_start_model_is_cleaned_on_as_tclean_does(start_images, tclean_from_st
 @pytest.mark.casa
 def test_replaced_start_model_pixels_are_a_change_prepare_run_refuses(session_dir):
     """After the run above: the same paths with other pixels are other inputs."""
-    rundir = session_dir / "startmodel_False"
+    rundir = session_dir / "startmodel_run"
     assert (rundir / "products" / "final").is_dir(), "runs after the test above"
     shutil.copytree(rundir / "start" / "first.residual.tt0",
                     rundir / "start" / "first.model.tt0", dirs_exist_ok=True)

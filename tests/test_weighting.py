@@ -5,8 +5,8 @@ job must weight with the whole MS's weight density (weightDensity.py).  For
 robust -1 and 0.5, uniform, and Briggs with a uv taper, with 4 sub-MSes
 (standard gridder), robust -1 with 1 sub-MS too, and robust 0.5 with awproject
 (2 sub-MSes): the first cycle's PSF and residual (every Taylor term) equal
-tclean(niter=0)'s to 1e-5 of the peak.  A control shows the density matters: weighting each sub-MS on
-its own gives another PSF.
+tclean(niter=0)'s to 1e-5 of the peak.  A control shows the density matters:
+weighting each sub-MS on its own gives another PSF.
 """
 import pytest
 
