@@ -97,14 +97,17 @@ submit: setup
 ## bench: the DAG (1, 2 and 4 sub-MSes) against monolithic tclean on a BENCH_HOURS-hour
 ## simulated MS (about 130 MB per hour), alternately, BENCH_REPEATS times: products/bench/;
 ## BENCH_MPI=1 adds CASA's parallel imager (tclean(parallel=True), 2 MPI servers) to each
-## round (in .venv-mpi, which make mpi-setup makes first); then tclean and the DAG at
-## each of BENCH_LARGE pixels (the shipped field) on the 1-hour bench MS
+## round (in .venv-mpi, which make mpi-setup makes first); then, BENCH_REPEATS times, tclean
+## and the DAG with the shipped parameters on two small MSes (a user's first try: make
+## data's, and 2 wide SPWs over 90 min); then tclean and the DAG at each of BENCH_LARGE
+## pixels (the shipped field) on the 1-hour bench MS
 BENCH_HOURS ?= 3
 BENCH_REPEATS ?= 2
 BENCH_MPI ?= 0
 BENCH_LARGE ?= 1024 2048
 bench: setup $(if $(filter 1,$(BENCH_MPI)),mpi-setup)
-	$(PY) -m tools.bench --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS) --large $(BENCH_LARGE) \
+	$(PY) -m tools.bench --hours $(BENCH_HOURS) --repeats $(BENCH_REPEATS) \
+	    --small-repeats $(BENCH_REPEATS) --large $(BENCH_LARGE) \
 	    $(if $(filter 1,$(BENCH_MPI)),--mpi-python $(abspath $(VENV_MPI))/bin/python)
 
 ## pool / pool-down: a personal HTCondor pool in a Debian 13 chroot (needs root;

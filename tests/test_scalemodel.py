@@ -42,3 +42,31 @@ def test_gather_of_many_sub_mses_by_hand():
 
 def test_growth_ratio():
     assert scalemodel.ratio((1.0, 1e-3), 3000, 1000) == pytest.approx(4 / 2)
+
+
+@pytest.mark.fast
+def test_later_cycles_grow_with_the_image_apart_from_cycle_0():
+    """A later cycle's gridding job grows with the image more than cycle 0's (CASA's
+    per-pixel initialization of the prediction): fitted on the image-size runs (one
+    later cycle, 1000 rows a job) and on a larger-image run of the bench MS (4000 rows a
+    job), each less 1e-3 s per row.  By hand: later cycles 2 s at 1e6 pixels and
+    2 + 10 = 12 s at 4e6 -> (2 - 10/3, 10/3e6) per pixel; at 7e6 pixels 22 s, 11 times
+    the 2 s at 1e6, where cycle 0 (5 s flat) stays 1."""
+    def run(imsize, rows, later_casa):
+        per_job = rows / 2
+        return {"imsize": imsize, "nparts": 2, "layout": {"rows": rows},
+                "jobs": {f"allImagers_c0_n{k}": {"casa": 5 + 1e-3 * per_job} for k in (1, 2)}
+                | {f"allImagers_c1_n{k}": {"casa": later_casa + 1e-3 * per_job} for k in (1, 2)}}
+    small = run(1000, 2000, 2.0)
+    large = run(2000, 8000, 12.0)
+    record = {"imsize_runs": [small], "layout": {"rows": 8000},
+              "large_runs": [{"imsize": 2000, "nparts": 2, "dag": {"jobs": large["jobs"]}}]}
+    later = scalemodel.growth(record, "grid", 1e-3)
+    assert later == pytest.approx((2 - 10 / 3, 10 / 3e6))
+    assert scalemodel.ratio(later, 7e6, 1e6) == pytest.approx(11)
+    assert scalemodel.ratio(scalemodel.growth(record, "grid0", 1e-3), 7e6, 1e6) == pytest.approx(1)
+    # and the wall time takes each cycle's own growth: later cycles' fixed 4 s x 3
+    costs = {"o": 0.0, "grid0": (10.0, 0.0), "grid": (4.0, 0.0), "add": (0.0, 0.0),
+             "deconvolve": 0.0, "restore": 0.0, "start": 0.0, "cycles": 2, "rows": 0}
+    scale = {"a": {"grid0": 1.0, "grid": 3.0}, "pixels": 1.0, "rows": 1.0, "start": 0.0}
+    assert scalemodel.wall(costs, 2, slots=2, scale=scale) == pytest.approx(10 + 2 * 12)

@@ -33,10 +33,15 @@ import sys
 import time
 
 from imaging import casa, jobkinds, parameters, partitioning, products
+from tools import criticalpath
 from tools import newrun
 from tools import progress
 from tools import scalemodel
 
+# The small MSes of a user's first try (issue 16): tools/simulate.py's options for each.
+SMALL_MS = {"sim_evla.ms": [],     # make data's: 1 hour of 60 s, 4 SPWs of 4 channels
+            "bench_wide_1.5h.ms": ["--hours", "1.5", "--integration", "30", "--spws", "2",
+                                   "--chans", "8"]}      # fewer, wider SPWs (2 x 512 MHz)
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))   # (scripts/tools/..)
 STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFmerge$",
@@ -62,6 +67,11 @@ def main(argv=None):
         for nparts in args.parts:
             record["runs"].append(run_dag(args.out, ms, nparts, round_, ref))
         products.write_json(os.path.join(args.out, "results.json"), record)
+    record["small_runs"] = []
+    for round_ in range(1, args.small_repeats + 1):   # a user's first try: small data
+        for name, options in SMALL_MS.items():
+            record["small_runs"].append(run_small(args.out, name, small_ms(name, options), round_))
+            products.write_json(os.path.join(args.out, "results.json"), record)
     small = os.path.join(ROOT, "data", "sim_evla.ms")
     for n in args.imsizes:     # how the jobs' work and memory grow with the image
         record["imsize_runs"].append(run_imsize(args.out, small, n))
@@ -80,6 +90,9 @@ def arguments(argv):
     p.add_argument("--repeats", type=int, default=2, help="rounds of tclean and every DAG")
     p.add_argument("--imsizes", type=int, nargs="*", default=[256, 512, 1024],
                    help="image sizes of single DAG runs on the small test MS (data/sim_evla.ms)")
+    p.add_argument("--small-repeats", type=int, default=2,
+                   help="rounds of tclean and the DAG, with the shipped parameters, on each "
+                   "small MS (data/sim_evla.ms; 2 wide SPWs, 90 min)")
     p.add_argument("--large", type=int, nargs="*", default=[1024, 2048],
                    help="image sizes at which tclean and the whole DAG (--large-parts "
                    "sub-MSes) are run to tclean's stop on the --large-hours MS, the cell "
@@ -101,6 +114,13 @@ def bench_ms(hours):
     return ms
 
 
+def small_ms(name, options):
+    ms = os.path.join(ROOT, "data", name)
+    if not os.path.isdir(ms):
+        subprocess.run([sys.executable, "-m", "tools.simulate", *options, ms], check=True)
+    return ms
+
+
 def layout(ms):
     """Rows, bytes per row and bytes of the MS (what the scaling model scales from)."""
     ms_layout = partitioning.ms_layout(ms)
@@ -113,14 +133,15 @@ def layout(ms):
 def measured(argv, cwd, log):
     """Run a command; wall time, CPU time and peak RSS (MB) of it and its descendants."""
     env = dict(os.environ, CASA_LOGDIR=os.path.join(cwd, "logs"), IMAGING_PYTHON=sys.executable)
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.time()
     with open(log, "w") as out:
         p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"bench: {' '.join(map(str, argv))} failed in {cwd}: see {log}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024,
+            "started": started, "ended": started + wall}
 
 
 def new_run(folder, overrides):
@@ -155,6 +176,24 @@ def run_large(out, ms, n, args):
     image = os.path.join(folder, "products", "final", "ctb80")
     return {"imsize": n, "cell": overrides["cell"], "nparts": args.large_parts,
             "tclean": {**ref, **summary(ref["image"])}, "dag": {**dag, "cycles": cycles_run(folder)},
+            "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
+                                     f"{ref['image']}.pb.tt0")}
+
+
+def run_small(out, name, ms, round_):
+    """tclean, then the whole DAG, with the shipped parameters on a small MS, as a user's
+    first `make run` (its sub-MSes as maxsubmssize and gridjobs make them), each with
+    its own new CF cache; the DAG's fixed costs per run and per cycle
+    (criticalpath.py)."""
+    base = os.path.join(out, f"small-{name.removesuffix('.ms')}-r{round_}")
+    ref = run_tclean(out, ms, round_, base + "-tclean")
+    print(f"bench: round {round_}: DAG on {name}, the shipped parameters", flush=True)
+    dag = dag_run(base + "-dag", {"vis": ms})
+    image = os.path.join(base + "-dag", "products", "final", "ctb80")
+    return {"name": name, "round": round_, "layout": layout(ms), "mb": folder_mb(ms),
+            "nparts": sum(1 for node in dag["jobs"] if node.startswith("allImagers_c0_")),
+            "tclean": {**ref, **summary(ref["image"])},
+            "dag": {**dag, "cycles": cycles_run(base + "-dag")},
             "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
                                      f"{ref['image']}.pb.tt0")}
 
@@ -224,6 +263,7 @@ def dag_run(folder, overrides):
     jobs = job_times(folder)
     result["maxrss_mb"] = max(j["memory_mb"] for j in jobs.values())     # largest process
     return {**result, "stages": stage_times(jobs), "jobs": jobs,
+            "fixed": criticalpath.breakdown(jobs, result["started"], result["ended"]),
             "requested_mb": requested_memory(folder)}
 
 
@@ -292,6 +332,7 @@ def difference(image, reference, pb, pblimit=0.2):
 # ---------------------------------------------------------------- the report
 def report(out, record):
     lines = runs_report(record) if record["runs"] else ["# Benchmark"]
+    lines += small_report(record.get("small_runs", []))
     lines += large_report(record.get("large_runs", []))
     with open(os.path.join(out, "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -324,6 +365,53 @@ def runs_report(record):
     return lines
 
 
+def small_report(small):
+    """tclean and the DAG on the small MSes (the target: at most 0.6), and where the
+    DAG's time went: its fixed costs per run and per major cycle (medians of rounds)."""
+    if not small:
+        return []
+    lines = ["", "## Small data: a user's first try", "",
+             "| MS | MB | rows | sub-MSes | tclean wall (s) | DAG wall (s) | DAG/tclean | goal | "
+             "major cycles tclean / DAG | image.tt0 vs tclean |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, rs in by_name(small).items():
+        ratio = median(rs, lambda r: r["dag"]["wall"] / r["tclean"]["wall"])
+        lines.append(f"| {name} | {rs[0]['mb']:.0f} | {rs[0]['layout']['rows']} | {rs[0]['nparts']} | "
+                     f"{median(rs, lambda r: r['tclean']['wall']):.1f} | "
+                     f"{median(rs, lambda r: r['dag']['wall']):.1f} | {ratio:.2f} | "
+                     f"<= 0.6{'' if ratio <= 0.6 else ' **not met**'} | "
+                     f"{rs[0]['tclean'].get('nmajordone')} / {rs[0]['dag']['cycles']} | "
+                     f"{max(r['difference'] for r in rs):.1e} |")
+    parts = ["gridding", "add/normalize", "deconvolve", "waits"]
+    lines += ["", "The DAG's critical path (s, medians of rounds; tools/criticalpath.py): until "
+              "the first gridding job (parameters, CF cache, partition), then per major cycle "
+              "its jobs and the waits between DAG levels, then restore:", "",
+              "| MS | until the first gridding job | cycle 0: " + " / ".join(parts) +
+              " | each later cycle (median): " + " / ".join(parts) + " | restore and after |",
+              "|---|---|---|---|---|"]
+    for name, rs in by_name(small).items():
+        fixed = [r["dag"]["fixed"] for r in rs]
+        first = [median(fixed, lambda f: f["cycles"][0].get(k, 0)) for k in parts]
+        later = [median(fixed, lambda f: median(f["cycles"][1:], lambda c: c.get(k, 0))) for k in parts]
+        lines.append(f"| {name} | {median(fixed, lambda f: f['until the first gridding job']):.0f} | "
+                     + " / ".join(f"{v:.0f}" for v in first) + " | "
+                     + " / ".join(f"{v:.1f}" for v in later) + " | "
+                     f"{median(fixed, lambda f: f['restore and after']):.0f} |")
+    return lines
+
+
+def by_name(runs):
+    """name -> its runs, in the order first run."""
+    names = {}
+    for r in runs:
+        names.setdefault(r["name"], []).append(r)
+    return names
+
+
+def median(items, value):
+    """The median of value(item) (0 for no items)."""
+    return statistics.median([value(i) for i in items] or [0])
+
+
 def large_report(large):
     """tclean and the DAG at each large image size: walls, ratio (the targets: at most
     0.6 at 2048^2, 0.7 at 4096^2), cycles, images, and the DAG's time per stage."""
@@ -346,7 +434,8 @@ def large_report(large):
               "|---|" + "---|" * len(large)]
     for stage in STAGES:
         lines.append(f"| {stage} | " + " | ".join(f"{r['dag']['stages'][stage]:.1f}" for r in large) + " |")
-    return lines
+    runs = [{"name": f"DAG {r['imsize']}^2", **r["dag"]} for r in large]
+    return lines + ["", memory_table(runs + [{"name": "tclean", **r["tclean"]} for r in large])]
 
 
 def parallel_lines(runs):

@@ -15,8 +15,10 @@ A run is a chain of DAG levels; the jobs of one level run in waves on S slots:
     o        a job's time outside CASA work (start, imports, publishing): measured
     a_c, b_c a gridding job's CASA time = a_c + b_c x its rows, cycle 0 (PSF and
              residual) and later cycles (predict and residual) apart: fitted to the
-             1-, 2- and 4-partition runs; a_c's growth with the image from the
-             256^2 / 512^2 / 1024^2 runs (linear in pixels)
+             1-, 2- and 4-partition runs; each a_c's growth with the image (linear in
+             pixels) from the image-size runs (256^2 to 1024^2) and the larger-image
+             runs (bench.py --large: 2048^2, 4096^2), where a later cycle's job pays
+             CASA's per-pixel initialization of the prediction
     gather   [ o + add(P) + L ] up to 8 sub-MSes; beyond, the addParts jobs first
              (G groups of at most g sub-MSes, products.gather_groups, in waves on
              S slots): ceil(G / S) x (o + g x per-sub-image) + L + [ o + add(G) + L ]
@@ -107,13 +109,14 @@ def costs(runs, rows, pixels):
 
 def wall(c, nparts, slots, latency=0.0, read=0.0, scale=None):
     """The model's wall time of one run: P sub-MSes on S slots."""
-    scale = scale or {"a": 1.0, "pixels": 1.0, "rows": 1.0, "start": c["start"]}
+    scale = scale or {"a": {"grid0": 1.0, "grid": 1.0}, "pixels": 1.0, "rows": 1.0,
+                      "start": c["start"]}
     waves = math.ceil(nparts / slots)
     rows = c["rows"] * scale["rows"] / nparts
 
     def grid(key):
         a, b = c[key]
-        return waves * (c["o"] + a * scale["a"] + b * rows + read) + latency
+        return waves * (c["o"] + a * scale["a"][key] + b * rows + read) + latency
 
     add = gather(c, nparts, slots, latency, scale["pixels"])
     deconvolve = c["o"] + c["deconvolve"] * scale["pixels"] + latency
@@ -158,11 +161,19 @@ def imsize_pixels(record):
 
 
 # ---------------------------------------------------------------- a real data set
+def size_runs(record):
+    """The DAG runs at other image sizes, each with its MS's layout: the image-size runs
+    on the small MS (one later cycle) and the larger-image runs (to tclean's stop)."""
+    large = [{**r["dag"], "imsize": r["imsize"], "nparts": r["nparts"],
+              "layout": r.get("layout", record["layout"])} for r in record.get("large_runs", [])]
+    return record["imsize_runs"] + large
+
+
 def growth(record, name, rows_cost=0.0):
     """How a job kind's CASA time grows with the image: (fixed, per pixel), fitted to
-    the image-size runs on the small MS (less rows_cost x the job's rows)."""
+    the runs at other image sizes (less rows_cost x the job's rows)."""
     points = []
-    for r in record["imsize_runs"]:
+    for r in size_runs(record):
         totals = {}
         for node, j in r["jobs"].items():
             if kind(node) == name:
@@ -189,7 +200,7 @@ def predict(record, args):
     for name in ("deconvolve", "restore"):
         c[name] *= ratio(growth(record, name), pix, pixels)
     c["add"] = tuple(v * ratio(growth(record, "add"), pix, pixels) for v in c["add"])
-    a_scale = ratio(growth(record, "grid0", c["grid0"][1]), pix, pixels)
+    a_scale = {key: ratio(growth(record, key, c[key][1]), pix, pixels) for key in ("grid0", "grid")}
     scale = {"a": a_scale, "pixels": 1.0, "rows": args.data_tb * 1e12 / layout["bytes"]}
     c["cycles"] = args.cycles
     lines = [f"Model for {args.data_tb:g} TB, {args.imsize}^2 pixels, {args.cycles + 1} major "

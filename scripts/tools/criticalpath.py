@@ -1,0 +1,51 @@
+"""Where a whole DAG run's wall time went, along its critical path: the fixed costs per
+run and per major cycle that `make bench` reports for small data (issue 16, part 5).
+
+From the jobs' start and end times (the job log, as bench.job_times reads it) and
+the run's own start and end:
+
+- "until the first gridding job": checking the parameters, the CF cache (dry run,
+  fill jobs, merge) and the partition, up to the start of cycle 0's first
+  gridding job;
+- per major cycle: the gridding jobs (first started to last ended), add/normalize
+  (with addParts), deconvolve, and the waits between them and before the cycle's
+  first job (a DAG level: the PRE scripts, the runner starting the next node);
+- "restore and after": from the last cycle's deconvolve job to the end of the run.
+
+The parts add up to the run's wall time (to the job log's 1 s resolution).
+"""
+import re
+
+CYCLE_STAGES = {"gridding": r"allImagers_c(\d+)_n\d+$",
+                "add/normalize": r"(?:addImages|addParts)(?:_c(\d+))?(?:_g\d+)?$",
+                "deconvolve": r"deconvolve(?:_c(\d+))?$"}
+
+
+def cycle_spans(jobs):
+    """cycle -> stage -> (first start, last end) of its jobs."""
+    spans = {}
+    for node, job in jobs.items():
+        for stage, pattern in CYCLE_STAGES.items():
+            m = re.match(pattern, node)
+            if m:
+                cycle = int(m.group(1) or 0)
+                first, last = spans.setdefault(cycle, {}).get(stage, (job["start"], job["end"]))
+                spans[cycle][stage] = (min(first, job["start"]), max(last, job["end"]))
+    return spans
+
+
+def breakdown(jobs, started, ended):
+    """{"until the first gridding job": s, "cycles": [{stage: s, "waits": s, "cycle": s}],
+    "restore and after": s}; started, ended: the run's own start and end (epoch s)."""
+    spans = cycle_spans(jobs)
+    cycles, mark = [], None
+    for c in sorted(spans):
+        stages = spans[c]
+        begin = stages["gridding"][0] if mark is None else mark
+        end = max(last for _, last in stages.values())
+        busy = {stage: last - first for stage, (first, last) in stages.items()}
+        cycles.append({**busy, "waits": (end - begin) - sum(busy.values()), "cycle": end - begin})
+        mark = end
+    first_grid = spans[min(spans)]["gridding"][0] if spans else ended
+    return {"until the first gridding job": first_grid - started, "cycles": cycles,
+            "restore and after": ended - (mark if mark is not None else first_grid)}
