@@ -174,7 +174,7 @@ def run_large(out, ms, n, args):
     dag = dag_run(folder, {"vis": ms, **overrides, "gridjobs": 1,
                            "maxsubmssize": partitioning.size_for(args.large_parts, ms)})
     image = os.path.join(folder, "products", "final", "ctb80")
-    return {"imsize": n, "cell": overrides["cell"], "nparts": args.large_parts,
+    return {"imsize": n, "cell": overrides["cell"], "nparts": args.large_parts, "layout": layout(ms),
             "tclean": {**ref, **summary(ref["image"])}, "dag": {**dag, "cycles": cycles_run(folder)},
             "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
                                      f"{ref['image']}.pb.tt0")}
