@@ -57,8 +57,12 @@ mask = ''
 pbcor = True
 
 # ---- the decomposition's own parameters
-# Largest size of one sub-MS; the MS is split along time, in whole integrations.
-maxsubmssize = '10MB'
+# Largest size of one sub-MS (what one gridding job reads and, without a shared
+# filesystem, is sent).  The MS is split into the fewest sub-MSes of at most this
+# size, and at least gridjobs of them: a small MS makes one per core (make run) or
+# slot, each paying a job's fixed costs once per cycle; an MS of hundreds of GB makes
+# hundreds of GB / maxsubmssize.  Smaller sub-MSes than that only add jobs.
+maxsubmssize = '2GB'
 # How the MS is split: 'time' (ranges of whole integrations), 'spw' (groups of whole
 # spectral windows: with awproject each job reads only its windows' CFs) or 'both'
 # (spectral-window groups, each split along time where larger than maxsubmssize).

@@ -51,7 +51,9 @@ def run(args, cwd, check=True, **kw):
 def new_run(where, overrides):
     """A run directory as a user makes one: copy the project, append overrides."""
     from tools import newrun
-    overrides = {"gridjobs": 1, **overrides}  # (sub-MSes as maxsubmssize says: size_for)
+    # sub-MSes as maxsubmssize says (gridjobs 1; partitioning.size_for), 3 of the 22 MB
+    # session MS unless a test says otherwise: the decomposition under test
+    overrides = {"gridjobs": 1, "maxsubmssize": "10MB", **overrides}
     rundir = Path(newrun.copy_run(ROOT, where, overrides, "test overrides"))
     (rundir / ".venv").symlink_to(Path(PYTHON).parents[1])  # as `cp -r` would bring it
     return rundir
