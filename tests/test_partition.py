@@ -8,7 +8,7 @@ import pytest
 
 from imaging import cfcache, parameters, partitioning
 
-from helpers import COLUMNS, PYTHON, columns, disk_bytes, folder_digest, new_run, row_keys, run
+from helpers import COLUMNS, PYTHON, ROOT, columns, disk_bytes, folder_digest, new_run, row_keys, run
 
 
 @pytest.fixture(scope="module")
@@ -332,6 +332,21 @@ def test_gridjobs_rounds_the_time_plan_up_to_fill_every_wave():
     assert_every_row_once(parts, layout, 4500)
     assert len(partitioning.plan("time", layout, 4500, multiple=16)) == 10
     assert len(partitioning.plan("time", layout, 100_000, multiple=3)) == 3
+
+
+@pytest.mark.fast
+def test_the_shipped_maxsubmssize_makes_one_sub_ms_per_core_of_a_first_ms():
+    """params/imaging.py as shipped, on make data's MS (60 integrations of 1404 rows of
+    about 250 bytes: 22 MB) on 2 cores: 2 sub-MSes, not the 3 (or 4 in waves) of a
+    maxsubmssize smaller than the MS; an MS of 300 GB (60 000 integrations of 20 000
+    rows of 250 bytes) in sub-MSes of at most 2 GB: a sub-MS holds (2e9 - 1e5) / 5e6
+    -> 399 integrations, 60 000 / 399 -> 151 sub-MSes, 152 for 2 cores."""
+    shipped = parameters.read_assignments(ROOT / "params" / "imaging.py")["maxsubmssize"]
+    shipped = parameters.parse_size(shipped)
+    first = layout_of([(0, [0], [1404] * 60)], bytes_per_row=250, overhead=100_000)
+    assert len(partitioning.plan("time", first, shipped, multiple=2)) == 2
+    big = layout_of([(0, [0], [20_000] * 60_000)], bytes_per_row=250, overhead=100_000)
+    assert len(partitioning.plan("time", big, shipped, multiple=2)) == 152
 
 
 @pytest.mark.fast
