@@ -24,7 +24,9 @@ from imaging import casa, jobkinds, modelcolumn, parameters, partitioning, produ
 #   allImagers 177/218/391, deconvolve 161/179/279, restore 212/208/298,
 #   addImages 158/157/160, CF fill 1331/1334/1347; MSpartition 159 for 84 240 rows,
 #   244-250 for 1 516 320 rows; CF cache 8.0/16.5/47.4 MB, an image plane on disk
-#   4.2-4.5 bytes per pixel.
+#   4.2-4.5 bytes per pixel.  And allImagers at 256^2 by the rows of its sub-MS (make bench,
+#   2026-12-06): 181 MB for 42 120 rows, 195 for 379 080, 218 for 758 160, 273 for 1 516 320
+#   (64-76 bytes per row beyond 400 000: the imager's visibility iteration).
 CASA_MB = 160            # python + casatools + an open MS
 RESTORE_MB = 210         # restore also plots the peak residuals (matplotlib)
 CF_FILL_MB = 1360        # computing AW CFs: flat in the image size
@@ -32,6 +34,7 @@ MARGIN = 1.25            # requested / expected
 ROW_BYTES = 64           # MSpartition, per row of the MS (TIME, baseline ids, grouping: 57 measured)
 # Resident bytes per image pixel:
 GRID_BYTES = 64          # gridding, per gridded Taylor term (2 nterms - 1 for the PSF)
+GRID_ROW_BYTES = 80      # gridding, predicting, weighting: per row of the sub-MS read
 DECONVOLVE_BYTES = 40    # minor cycle, per PSF Taylor term and scale
 RESTORE_BYTES = 10       # restoring, per image plane of the products
 ADD_BYTES = 1            # adding sub-images (chunk by chunk), per image plane
@@ -97,20 +100,26 @@ def memory_mb(kind, params, size):
     """Expected peak resident memory (MiB) of one job, with the margin; a kind with no
     figures of its own here (a new row in jobkinds.py): a CASA process."""
     n, pixels, mib = taylor_terms(params), size["pixels"], 1 / 2**20
+    reading = GRID_ROW_BYTES * subms_rows(size)      # (the jobs that iterate over a sub-MS)
     nscales = len(params["scales"] or [0]) if params["deconvolver"] in ("mtmfs", "multiscale") else 1
     per_job = {
         "makeCFs": CF_FILL_MB if params["cfcache"] else CASA_MB,
         "MSpartition": CASA_MB + ROW_BYTES * size["rows"] * mib,
-        "weightDensity": CASA_MB + DENSITY_BYTES * pixels * mib,
-        "allImagers": CASA_MB + (GRID_BYTES * pixels * (2 * n - 1) + size["cf"]) * mib,
+        "weightDensity": CASA_MB + (DENSITY_BYTES * pixels + reading) * mib,
+        "allImagers": CASA_MB + (GRID_BYTES * pixels * (2 * n - 1) + size["cf"] + reading) * mib,
         "addParts": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,   # (as addImages)
         "addImages": CASA_MB + ADD_BYTES * pixels * planes(params) * mib,
         "deconvolve": CASA_MB + DECONVOLVE_BYTES * pixels * (2 * n - 1) * nscales * mib,
         "restore": RESTORE_MB + RESTORE_BYTES * pixels * planes(params) * mib,
-        "predictModel": CASA_MB + (GRID_BYTES * pixels * n + size["cf"]) * mib,
+        "predictModel": CASA_MB + (GRID_BYTES * pixels * n + size["cf"] + reading) * mib,
         "saveModel": CASA_MB + 3 * modelcolumn.CHUNK_BYTES * mib,
     }.get(kind, CASA_MB)
     return per_job * MARGIN
+
+
+def subms_rows(size):
+    """Rows of the largest sub-MS, as its share of the MS's bytes."""
+    return size["rows"] * size["subms"] / size["ms"] if size["ms"] else 0
 
 
 def disk_bytes(kind, params, size):

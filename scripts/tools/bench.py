@@ -331,7 +331,7 @@ def difference(image, reference, pb, pblimit=0.2):
 
 # ---------------------------------------------------------------- the report
 def report(out, record):
-    lines = runs_report(record) if record["runs"] else ["# Benchmark"]
+    lines = runs_report(out, record) if record["runs"] else ["# Benchmark"]
     lines += small_report(record.get("small_runs", []))
     lines += large_report(record.get("large_runs", []))
     with open(os.path.join(out, "bench.md"), "w") as f:
@@ -339,7 +339,7 @@ def report(out, record):
     print("\n".join(lines))
 
 
-def runs_report(record):
+def runs_report(out, record):
     ms, runs = record["ms"], record["runs"]
     names = sorted({r["name"] for r in runs}, key=lambda n: (n != "tclean", n))
     med = {n: {k: statistics.median(r[k] for r in runs if r["name"] == n)
