@@ -70,3 +70,11 @@ def test_later_cycles_grow_with_the_image_apart_from_cycle_0():
              "deconvolve": 0.0, "restore": 0.0, "start": 0.0, "cycles": 2, "rows": 0}
     scale = {"a": {"grid0": 1.0, "grid": 3.0}, "pixels": 1.0, "rows": 1.0, "start": 0.0}
     assert scalemodel.wall(costs, 2, slots=2, scale=scale) == pytest.approx(10 + 2 * 12)
+
+
+@pytest.mark.fast
+def test_a_cost_at_another_image_is_its_line_there_never_below_the_measured():
+    """A line (2 s + 1e-6 s per pixel) at 1e8 pixels: 102 s; a line through noisy, flat
+    points that falls (50 s - 1e-7 s per pixel) stays at the 40 s measured."""
+    assert scalemodel.at((2.0, 1e-6), 1e8, 5.0) == pytest.approx(102)
+    assert scalemodel.at((50.0, -1e-7), 1e8, 40.0) == pytest.approx(40)

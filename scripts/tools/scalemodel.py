@@ -15,10 +15,10 @@ A run is a chain of DAG levels; the jobs of one level run in waves on S slots:
     o        a job's time outside CASA work (start, imports, publishing): measured
     a_c, b_c a gridding job's CASA time = a_c + b_c x its rows, cycle 0 (PSF and
              residual) and later cycles (predict and residual) apart: fitted to the
-             1-, 2- and 4-partition runs; each a_c's growth with the image (linear in
-             pixels) from the image-size runs (256^2 to 1024^2) and the larger-image
-             runs (bench.py --large: 2048^2, 4096^2), where a later cycle's job pays
-             CASA's per-pixel initialization of the prediction
+             1-, 2- and 4-partition runs; a_c at the image size from a line in
+             pixels fitted to the image-size runs (256^2 to 1024^2) and the
+             larger-image runs (bench.py --large: 2048^2, 4096^2), where a later
+             cycle's job pays CASA's per-pixel initialization of the prediction
     gather   [ o + add(P) + L ] up to 8 sub-MSes; beyond, the addParts jobs first
              (G groups of at most g sub-MSes, products.gather_groups, in waves on
              S slots): ceil(G / S) x (o + g x per-sub-image) + L + [ o + add(G) + L ]
@@ -30,8 +30,10 @@ A run is a chain of DAG levels; the jobs of one level run in waves on S slots:
 Assumptions for a real data set: gridding time per byte of visibilities is the
 benchmark's (same channels per row and CF support), the CF stage grows with
 pixels and with --cf-factor (more SPWs or w-planes), add/deconvolve/restore
-with pixels, each sub-MS is read from the shared filesystem at --read-gbps per
-job, one gridding job per node.  The model is checked here leave-one-out: each
+with pixels (each, as a_c, a line in pixels fitted to the runs at other image
+sizes, never below its cost measured at the benchmark's image), each sub-MS is
+read from the shared filesystem at --read-gbps per job, one gridding job per
+node.  The model is checked here leave-one-out: each
 of the 1-, 2- and 4-partition runs is predicted from the other two.
 """
 import argparse
@@ -183,6 +185,14 @@ def growth(record, name, rows_cost=0.0):
     return fit(points)
 
 
+def at(line, pixels, measured):
+    """A fitted line's value at `pixels`, and never below the cost `measured` at the
+    benchmark's image (a cost does not fall as the image grows; a line fitted through
+    noisy, nearly flat points can)."""
+    fixed, per_pixel = line
+    return max(fixed + per_pixel * pixels, measured)
+
+
 def ratio(line, pixels, measured_pixels):
     """Time at `pixels` over time at `measured_pixels` on a fitted line."""
     fixed, per_pixel = line
@@ -196,12 +206,16 @@ def predict(record, args):
     layout, pixels, pix = record["layout"], imsize_pixels(record), args.imsize ** 2
     c = costs(runs, layout["rows"], pixels)
     cf_work = statistics.median(sum(j["casa"] for n, j in r["jobs"].items() if kind(n) == "cf")
-                                for r in runs) * args.cf_factor * ratio(growth(record, "cf"), pix, pixels)
+                                for r in runs)
+    cf_work = args.cf_factor * at(growth(record, "cf"), pix, cf_work)
     for name in ("deconvolve", "restore"):
-        c[name] *= ratio(growth(record, name), pix, pixels)
+        c[name] = at(growth(record, name), pix, c[name])
     c["add"] = tuple(v * ratio(growth(record, "add"), pix, pixels) for v in c["add"])
-    a_scale = {key: ratio(growth(record, key, c[key][1]), pix, pixels) for key in ("grid0", "grid")}
-    scale = {"a": a_scale, "pixels": 1.0, "rows": args.data_tb * 1e12 / layout["bytes"]}
+    for key in ("grid0", "grid"):       # a job's fixed cost at the image size, its rows' cost as measured
+        a, b = c[key]
+        c[key] = (at(growth(record, key, b), pix, a), b)
+    scale = {"a": {"grid0": 1.0, "grid": 1.0}, "pixels": 1.0,
+             "rows": args.data_tb * 1e12 / layout["bytes"]}
     c["cycles"] = args.cycles
     lines = [f"Model for {args.data_tb:g} TB, {args.imsize}^2 pixels, {args.cycles + 1} major "
              f"cycles, {args.latency:g} s latency per DAG level, sub-MSes read at "
