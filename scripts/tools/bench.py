@@ -400,7 +400,7 @@ def small_report(small):
 
 
 def by_name(runs):
-    """name -> its runs, in the order first run."""
+    """name -> its runs, names in the order of their first run."""
     names = {}
     for r in runs:
         names.setdefault(r["name"], []).append(r)

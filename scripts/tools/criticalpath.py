@@ -5,8 +5,8 @@ From the jobs' start and end times (the job log, as bench.job_times reads it) an
 the run's own start and end:
 
 - "until the first gridding job": checking the parameters, the CF cache (dry run,
-  fill jobs, merge) and the partition, up to the start of cycle 0's first
-  gridding job;
+  fill jobs, merge), the partition and, with uniform or Briggs weighting, the weight
+  density, up to the start of cycle 0's first gridding job;
 - per major cycle: the gridding jobs (first started to last ended), add/normalize
   (with addParts), deconvolve, and the waits between them and before the cycle's
   first job (a DAG level: the PRE scripts, the runner starting the next node);
