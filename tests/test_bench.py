@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tools import bench
+from tools import bench, criticalpath
 
 
 @pytest.mark.casa
@@ -19,7 +19,7 @@ def test_layout_of_the_session_ms(sim_ms):
 
 def large_run(n, tclean, dag, gridding_mb=900):
     from imaging import jobkinds
-    stages = {stage: 1.0 for stage in bench.STAGES}
+    stages = {stage: 1.0 for stage in criticalpath.STAGES}
     jobs = {"allImagers_c0_n1": {"memory_mb": gridding_mb}, "restore": {"memory_mb": 700}}
     return {"imsize": n, "cell": "1arcsec", "nparts": 2, "difference": 1e-7,
             "tclean": {"wall": tclean, "nmajordone": 5, "maxrss_mb": 2000},
@@ -66,7 +66,6 @@ def test_critical_path_splits_a_run_into_fixed_costs_and_cycles():
     to 150 (gridding 12, add 2, deconvolve 4, waits 2); cycle 1 from 150 to 167 (9, 1, 3,
     waits 4: 2 before its first job, 1 between each stage); 23 s of restore and after.
     The parts add up to the run's 90 s."""
-    from tools import criticalpath
     path = criticalpath.breakdown(JOBS, 100, 190)
     assert path["until the first gridding job"] == 30
     assert path["cycles"] == [
@@ -80,7 +79,6 @@ def test_critical_path_splits_a_run_into_fixed_costs_and_cycles():
 def test_small_data_is_reported_against_the_target_with_its_fixed_costs():
     """At most 0.6 of tclean's wall time on small data (issue 16): 90 s against 160 s
     (0.56) meets it; the critical path of JOBS appears as its parts."""
-    from tools import criticalpath
     run = {"name": "sim_evla.ms", "round": 1, "mb": 22.0, "layout": {"rows": 84240}, "nparts": 2,
            "tclean": {"wall": 160.0, "nmajordone": 2}, "difference": 2e-7,
            "dag": {"wall": 90.0, "cycles": 2, "fixed": criticalpath.breakdown(JOBS, 100, 190)}}

@@ -44,11 +44,6 @@ SMALL_MS = {"sim_evla.ms": [],     # make data's: 1 hour of 60 s, 4 SPWs of 4 ch
                                    "--chans", "8"]}      # fewer, wider SPWs (2 x 512 MHz)
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))   # (scripts/tools/..)
-STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFmerge$",
-          "partition": r"MSpartition$", "weight density": r"weights(_n\d+|Sum)$",
-          "gridding": r"allImagers_c\d+_n\d+$",
-          "add/normalize": r"(addImages(_c\d+)?|addParts_c\d+_g\d+)$", "deconvolve": r"deconvolve(_c\d+)?$",
-          "restore": r"restore$"}
 
 
 def main(argv=None):
@@ -262,7 +257,7 @@ def dag_run(folder, overrides):
     result = measured(argv, folder, os.path.join(folder, "logs", "dagrunner.out"))
     jobs = job_times(folder)
     result["maxrss_mb"] = max(j["memory_mb"] for j in jobs.values())     # largest process
-    return {**result, "stages": stage_times(jobs), "jobs": jobs,
+    return {**result, "stages": criticalpath.stage_times(jobs), "jobs": jobs,
             "fixed": criticalpath.breakdown(jobs, result["started"], result["ended"]),
             "requested_mb": requested_memory(folder)}
 
@@ -299,20 +294,6 @@ def cpu_seconds(usage):
 def casa_seconds(out):
     with open(out) as f:
         return sum(float(m) for m in re.findall(r"^timing: \S+ wall=([0-9.]+)", f.read(), re.M))
-
-
-def stage_times(jobs):
-    """Stage -> seconds from its first job's start to its last job's end, summed over cycles."""
-    times = {}
-    for stage, pattern in STAGES.items():
-        groups = {}
-        for node, job in jobs.items():
-            if re.match(pattern, node):
-                cycle = re.search(r"_c(\d+)", node)
-                groups.setdefault(cycle.group(1) if cycle else "0", []).append(job)
-        times[stage] = sum(max(j["end"] for j in g) - min(j["start"] for j in g)
-                           for g in groups.values())
-    return times
 
 
 def difference(image, reference, pb, pblimit=0.2):
@@ -432,7 +413,7 @@ def large_report(large):
               f"cycles; {large[0]['nparts']} sub-MSes):", "",
               "| stage | " + " | ".join(f"{r['imsize']}^2" for r in large) + " |",
               "|---|" + "---|" * len(large)]
-    for stage in STAGES:
+    for stage in criticalpath.STAGES:
         lines.append(f"| {stage} | " + " | ".join(f"{r['dag']['stages'][stage]:.1f}" for r in large) + " |")
     runs = [{"name": f"DAG {r['imsize']}^2", **r["dag"]} for r in large]
     return lines + ["", memory_table(runs + [{"name": "tclean", **r["tclean"]} for r in large])]
@@ -475,7 +456,7 @@ def stage_table(runs, names):
     dags = [n for n in names if n.startswith("DAG")]
     lines = ["Time per stage (s; first job started to last ended, summed over cycles; medians):", "",
              "| stage | " + " | ".join(dags) + " |", "|---|" + "---|" * len(dags)]
-    for stage in STAGES:
+    for stage in criticalpath.STAGES:
         cells = [statistics.median(r["stages"][stage] for r in runs if r["name"] == n) for n in dags]
         lines.append(f"| {stage} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
     return "\n".join(lines)

@@ -16,22 +16,43 @@ The parts add up to the run's wall time (to the job log's 1 s resolution).
 """
 import re
 
-CYCLE_STAGES = {"gridding": r"allImagers_c(\d+)_n\d+$",
-                "add/normalize": r"(?:addImages|addParts)(?:_c(\d+))?(?:_g\d+)?$",
-                "deconvolve": r"deconvolve(?:_c(\d+))?$"}
+# The DAG's stages by node name (first job started to last ended, per major cycle).
+STAGES = {"CF dry run": r"CFdry$", "CF fill": r"CFfill_\d+$", "CF merge": r"CFmerge$",
+          "partition": r"MSpartition$", "weight density": r"weights(_n\d+|Sum)$",
+          "gridding": r"allImagers_c\d+_n\d+$",
+          "add/normalize": r"(addImages(_c\d+)?|addParts_c\d+_g\d+)$", "deconvolve": r"deconvolve(_c\d+)?$",
+          "restore": r"restore$"}
+CYCLE_STAGES = ("gridding", "add/normalize", "deconvolve")
+
+
+def spans(jobs):
+    """Stage -> major cycle (0 for a node without one) -> (first start, last end) of its
+    jobs."""
+    found = {stage: {} for stage in STAGES}
+    for node, job in jobs.items():
+        for stage, pattern in STAGES.items():
+            if re.match(pattern, node):
+                m = re.search(r"_c(\d+)", node)
+                cycle = int(m.group(1)) if m else 0
+                first, last = found[stage].get(cycle, (job["start"], job["end"]))
+                found[stage][cycle] = (min(first, job["start"]), max(last, job["end"]))
+    return found
+
+
+def stage_times(jobs):
+    """Stage -> seconds from its first job's start to its last job's end, summed over cycles."""
+    return {stage: sum(last - first for first, last in cycles.values())
+            for stage, cycles in spans(jobs).items()}
 
 
 def cycle_spans(jobs):
-    """cycle -> stage -> (first start, last end) of its jobs."""
-    spans = {}
-    for node, job in jobs.items():
-        for stage, pattern in CYCLE_STAGES.items():
-            m = re.match(pattern, node)
-            if m:
-                cycle = int(m.group(1) or 0)
-                first, last = spans.setdefault(cycle, {}).get(stage, (job["start"], job["end"]))
-                spans[cycle][stage] = (min(first, job["start"]), max(last, job["end"]))
-    return spans
+    """cycle -> stage -> (first start, last end) of its jobs, for the stages of a cycle."""
+    by_cycle = {}
+    for stage, cycles in spans(jobs).items():
+        if stage in CYCLE_STAGES:
+            for cycle, span in cycles.items():
+                by_cycle.setdefault(cycle, {})[stage] = span
+    return by_cycle
 
 
 def breakdown(jobs, started, ended):

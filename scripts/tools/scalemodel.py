@@ -111,14 +111,13 @@ def costs(runs, rows, pixels):
 
 def wall(c, nparts, slots, latency=0.0, read=0.0, scale=None):
     """The model's wall time of one run: P sub-MSes on S slots."""
-    scale = scale or {"a": {"grid0": 1.0, "grid": 1.0}, "pixels": 1.0, "rows": 1.0,
-                      "start": c["start"]}
+    scale = scale or {"pixels": 1.0, "rows": 1.0, "start": c["start"]}
     waves = math.ceil(nparts / slots)
     rows = c["rows"] * scale["rows"] / nparts
 
     def grid(key):
         a, b = c[key]
-        return waves * (c["o"] + a * scale["a"][key] + b * rows + read) + latency
+        return waves * (c["o"] + a + b * rows + read) + latency
 
     add = gather(c, nparts, slots, latency, scale["pixels"])
     deconvolve = c["o"] + c["deconvolve"] * scale["pixels"] + latency
@@ -214,8 +213,7 @@ def predict(record, args):
     for key in ("grid0", "grid"):       # a job's fixed cost at the image size, its rows' cost as measured
         a, b = c[key]
         c[key] = (at(growth(record, key, b), pix, a), b)
-    scale = {"a": {"grid0": 1.0, "grid": 1.0}, "pixels": 1.0,
-             "rows": args.data_tb * 1e12 / layout["bytes"]}
+    scale = {"pixels": 1.0, "rows": args.data_tb * 1e12 / layout["bytes"]}
     c["cycles"] = args.cycles
     lines = [f"Model for {args.data_tb:g} TB, {args.imsize}^2 pixels, {args.cycles + 1} major "
              f"cycles, {args.latency:g} s latency per DAG level, sub-MSes read at "
