@@ -94,8 +94,9 @@ submit: setup
 	scripts/runjob prepareRun.py --before-dag --pool
 	condor_submit_dag -include_env IMAGING_PYTHON dag/condor_imaging.dag
 
-## bench: the DAG (1, 2 and 4 sub-MSes) against monolithic tclean on a BENCH_HOURS-hour
-## simulated MS (about 130 MB per hour), alternately, BENCH_REPEATS times: products/bench/;
+## bench: the DAG (1, 2 and 4 sub-MSes along time; 2 and 4 SPW groups) against monolithic
+## tclean on a BENCH_HOURS-hour simulated MS (about 130 MB per hour, 4 SPWs), alternately,
+## BENCH_REPEATS times: products/bench/;
 ## BENCH_MPI=1 adds CASA's parallel imager (tclean(parallel=True), 2 MPI servers) to each
 ## round (in .venv-mpi, which make mpi-setup makes first); then, BENCH_REPEATS times, tclean
 ## and the DAG with the shipped parameters on two small MSes (a user's first try: make

@@ -85,3 +85,33 @@ def test_small_data_is_reported_against_the_target_with_its_fixed_costs():
     lines = bench.small_report([run])
     assert "| sim_evla.ms | 22 | 84240 | 2 | 160.0 | 90.0 | 0.56 | <= 0.6 | 2 / 2 | 2.0e-07 |" in lines
     assert "| sim_evla.ms | 30 | 12 / 2 / 4 / 2 | 9.0 / 1.0 / 3.0 / 4.0 | 23 |" in lines
+
+
+@pytest.mark.fast
+def test_the_cf_cache_each_spw_group_is_given_is_measured_through_its_links(tmp_path):
+    """A run with 2 SPW groups: the cache holds a 100-byte and a 300-byte CF; group 0-1
+    (30 of 40 rows) is given a link to the first, group 2-3 (10 rows) links to both
+    (as conjugate beams call for), and each subset's `.source` link to the whole cache
+    is not what it is given.  By hand: 100 bytes, 0.25 of the cache, within 0.75 + 0.1;
+    400 bytes, all of it, above 0.25 + 0.1."""
+    from imaging import products
+    cache = tmp_path / "cfcache" / "bench.cf"
+    for name, size in (("CFS_0.im", 100), ("CFS_1.im", 300)):
+        (cache / name).mkdir(parents=True)
+        (cache / name / "table.f0").write_bytes(b"x" * size)
+    plan = {"partitionby": "spw", "nrows": 40,
+            "parts": [{"part": "n1", "spws": [0, 1], "nrows": 30},
+                      {"part": "n2", "spws": [2, 3], "nrows": 10}]}
+    products.write_json(str(tmp_path / products.PLAN), plan)
+    for group, names in (("spw0_1", ["CFS_0.im"]), ("spw2_3", ["CFS_0.im", "CFS_1.im"])):
+        subset = tmp_path / "products" / "cfsubsets" / group / "bench.cf"
+        subset.mkdir(parents=True)
+        for name in names:
+            (subset / name).symlink_to(cache / name)
+        (subset.parent / "bench.cf.source").symlink_to(cache)
+    sent = bench.cf_sent(str(tmp_path))
+    assert sent == {"all": [400, 1.0], "spw0_1": [100, 0.75], "spw2_3": [400, 0.25]}
+    table = bench.cf_table([{"name": "DAG 2 spw", "round": 1, "partitionby": "spw",
+                             "cf_sent": sent}])
+    assert "| DAG 2 spw | spw0_1 | 0.0 | 0.25 | 0.75 | yes |" in table
+    assert "| DAG 2 spw | spw2_3 | 0.0 | 1.00 | 0.25 | no |" in table

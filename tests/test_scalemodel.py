@@ -77,3 +77,31 @@ def test_a_cost_at_another_image_is_its_line_there_never_below_the_measured():
     points that falls (50 s - 1e-7 s per pixel) stays at the 40 s measured."""
     assert scalemodel.at((2.0, 1e-6), 1e8, 5.0) == pytest.approx(102)
     assert scalemodel.at((50.0, -1e-7), 1e8, 40.0) == pytest.approx(40)
+
+
+def test_each_partition_mode_and_count_is_predicted_from_the_others():
+    """The leave-one-out check keys runs by (partitionby, sub-MSes).  Runs whose jobs
+    follow o = 1 s, cycle 0 10 s + 1e-3 s per row, later cycles 4 s + 5e-4 s per row
+    (40000 rows), add 1 + 0.5 s per sub-MS, deconvolve 3, restore 5, start 50, two
+    cycles after the first; by hand (2 slots):
+      1 sub-MS:  50 + (51 + 2.5 + 4) + 2 x (25 + 2.5 + 4) + 6 = 176.5
+      2 sub-MSes: 50 + (31 + 3 + 4) + 2 x (15 + 3 + 4) + 6 = 138
+      4 sub-MSes: 50 + (2 x 21 + 4 + 4) + 2 x (2 x 10 + 4 + 4) + 6 = 162
+    A run with 2 SPW groups whose jobs cost the same but whose wall is 10% longer
+    (151.8 s) is predicted at 138 s from the others: -9%; the time runs stay exact."""
+    def run(nparts, wall, partitionby="time"):
+        jobs = {f"allImagers_c0_n{k}": 10 + 1e-3 * 40000 / nparts for k in range(nparts)}
+        jobs |= {f"allImagers_c{c}_n{k}": 4 + 5e-4 * 40000 / nparts
+                 for c in (1, 2) for k in range(nparts)}
+        jobs |= {name: 1 + 0.5 * nparts for name in ("addImages", "addImages_c1", "addImages_c2")}
+        jobs |= {name: 3.0 for name in ("deconvolve", "deconvolve_c1", "deconvolve_c2")}
+        return {"name": "DAG", "nparts": nparts, "partitionby": partitionby, "wall": wall,
+                "jobs": {n: {"casa": t, "wall": t + 1} for n, t in (jobs | {"restore": 5.0}).items()},
+                "stages": {"CF dry run": 10, "CF fill": 35, "CF merge": 5, "partition": 20}}
+    record = {"layout": {"rows": 40000}, "imsize": 256,
+              "runs": [run(1, 176.5), run(2, 138), run(4, 162), run(2, 151.8, "spw")]}
+    lines = scalemodel.check(record).splitlines()
+    assert "| 1 | time | 176 | 176 | +0% |" in lines     # (176.5 printed as a whole second)
+    assert "| 2 | time | 138 | 138 | +0% |" in lines
+    assert "| 4 | time | 162 | 162 | +0% |" in lines
+    assert "| 2 | spw | 152 | 138 | -9% |" in lines

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from imaging import casa, jobkinds, parameters, partitioning, products
+from imaging import casa, cfcache, jobkinds, parameters, partitioning, products
 from tools import criticalpath
 from tools import newrun
 from tools import progress
@@ -61,6 +61,8 @@ def main(argv=None):
             record["runs"].append(run_parallel(args.out, ms, round_, ref, args))
         for nparts in args.parts:
             record["runs"].append(run_dag(args.out, ms, nparts, round_, ref))
+        for nparts in args.spw_parts:
+            record["runs"].append(run_dag(args.out, ms, nparts, round_, ref, "spw"))
         products.write_json(os.path.join(args.out, "results.json"), record)
     record["small_runs"] = []
     for round_ in range(1, args.small_repeats + 1):   # a user's first try: small data
@@ -82,6 +84,8 @@ def arguments(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hours", type=float, default=3.0, help="length of the benchmark MS")
     p.add_argument("--parts", type=int, nargs="+", default=[1, 2, 4], help="sub-MS counts")
+    p.add_argument("--spw-parts", type=int, nargs="*", default=[2, 4],
+                   help="sub-MS counts of the DAG with partitionby = 'spw' (SPW groups)")
     p.add_argument("--repeats", type=int, default=2, help="rounds of tclean and every DAG")
     p.add_argument("--imsizes", type=int, nargs="*", default=[256, 512, 1024],
                    help="image sizes of single DAG runs on the small test MS (data/sim_evla.ms)")
@@ -230,15 +234,32 @@ def sum_of_weights(image):
         return float(ia.getchunk().sum())
 
 
-def run_dag(out, ms, nparts, round_, ref):
-    print(f"bench: round {round_}: DAG with {nparts} sub-MSes", flush=True)
-    result = dag_run(os.path.join(out, f"dag{nparts}-r{round_}"),
-                     {"vis": ms, "maxsubmssize": partitioning.size_for(nparts, ms),
-                      "gridjobs": 1})   # (exactly nparts sub-MSes)
-    image = os.path.join(out, f"dag{nparts}-r{round_}", "products", "final", "ctb80")
-    return {"name": f"DAG {nparts}", "round": round_, "nparts": nparts, **result,
+def run_dag(out, ms, nparts, round_, ref, partitionby="time"):
+    """The DAG with nparts sub-MSes: time ranges, or SPW groups (partitionby 'spw')."""
+    label = "" if partitionby == "time" else f" {partitionby}"
+    print(f"bench: round {round_}: DAG with {nparts} sub-MSes{label}", flush=True)
+    folder = os.path.join(out, f"dag{nparts}{label.strip()}-r{round_}")
+    result = dag_run(folder, {"vis": ms, "maxsubmssize": partitioning.size_for(nparts, ms),
+                              "gridjobs": 1, "partitionby": partitionby})   # (exactly nparts)
+    image = os.path.join(folder, "products", "final", "ctb80")
+    return {"name": f"DAG {nparts}{label}", "round": round_, "nparts": nparts,
+            "partitionby": partitionby, **result, "cf_sent": cf_sent(folder),
             "difference": difference(f"{image}.image.tt0", f"{ref['image']}.image.tt0",
                                      f"{ref['image']}.pb.tt0")}
+
+
+def cf_sent(folder):
+    """{SPW group: [bytes of the CFs its gridding jobs are given, its share of the MS's
+    rows]} of a run with SPW groups (cfcache.subset: links into the cache, packed
+    through them), and the whole cache under 'all' (what a time partition's job is given)."""
+    sent = {"all": [folder_mb(os.path.join(folder, "cfcache", "bench.cf")) * 1e6, 1.0]}
+    plan = products.read_json(os.path.join(folder, products.PLAN))
+    for part in plan["parts"] if plan["partitionby"] != "time" else []:
+        group = cfcache.group_name(part["spws"])
+        cf_bytes = folder_mb(os.path.join(folder, cfcache.SUBSETS, group, "bench.cf"), follow=True) * 1e6
+        share = sent.get(group, [0, 0])[1] + part["nrows"] / plan["nrows"]
+        sent[group] = [cf_bytes, share]
+    return sent
 
 
 def run_imsize(out, ms, n):
@@ -341,6 +362,7 @@ def runs_report(out, record):
     lines += parallel_lines(runs)
     lines += ["", targets(runs, names, med), "", stage_table(runs, names), "",
               overhead_table(runs, names), "", memory_table(runs + record["imsize_runs"]), "",
+              cf_table(runs), "",
               scalemodel.check(record)]
     plot(out, runs, names, med)
     return lines
@@ -475,6 +497,23 @@ def overhead_table(runs, names):
     return "\n".join(lines)
 
 
+def cf_table(runs):
+    """What the gridding jobs of each SPW group are given of the CF cache (issue 16's
+    target: at most the group's share plus 10%), from the first round's runs."""
+    lines = ["CF cache given to a gridding job (MB), with SPW groups against the whole cache "
+             "(cfcache.subset; conjbeams also needs the CFs of the SPWs mirrored about "
+             "reffreq):", "", "| run | SPW group | MB | of the cache | the group's rows | "
+             "share + 10% met |", "|---|---|---|---|---|---|"]
+    for r in (r for r in runs if r.get("partitionby", "time") != "time" and r["round"] == 1):
+        whole = r["cf_sent"]["all"][0]
+        for group, (cf_bytes, share) in r["cf_sent"].items():
+            if group != "all":
+                lines.append(f"| {r['name']} | {group} | {cf_bytes / 1e6:.1f} | "
+                             f"{cf_bytes / whole:.2f} | {share:.2f} | "
+                             f"{'yes' if cf_bytes / whole <= share + 0.1 else 'no'} |")
+    return "\n".join(lines)
+
+
 def memory_table(runs):
     """Per job kind: the largest peak measured and what resources.py requested."""
     kinds = jobkinds.NAMES
@@ -508,8 +547,10 @@ def plot(out, runs, names, med):
     plt.close(fig)
 
 
-def folder_mb(path):
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 1e6
+def folder_mb(path, follow=False):
+    """MB of the files under path (follow: through symbolic links, as tar -h packs them)."""
+    return sum(os.path.getsize(os.path.join(d, f))
+               for d, _, fs in os.walk(path, followlinks=follow) for f in fs) / 1e6
 
 
 

@@ -2,7 +2,7 @@
 
     scalemodel.py [results.json] [--data-tb 1] [--imsize 12288] [--parts 26 50 100]
                   [--nodes 4 16 64 128] [--cycles 10] [--latency 30] [--read-gbps 1]
-                  [--cfjobs 16] [--cf-factor 4]
+                  [--cfjobs 16] [--cf-factor 4] [--cf-share 0.5]
 
 A run is a chain of DAG levels; the jobs of one level run in waves on S slots:
 
@@ -31,10 +31,14 @@ Assumptions for a real data set: gridding time per byte of visibilities is the
 benchmark's (same channels per row and CF support), the CF stage grows with
 pixels and with --cf-factor (more SPWs or w-planes), add/deconvolve/restore
 with pixels (each, as a_c, a line in pixels fitted to the runs at other image
-sizes, never below its cost measured at the benchmark's image), each sub-MS is
-read from the shared filesystem at --read-gbps per job, one gridding job per
-node.  The model is checked here leave-one-out: each
-of the 1-, 2- and 4-partition runs is predicted from the other two.
+sizes, never below its cost measured at the benchmark's image), each gridding
+job reads its sub-MS and, every cycle, the CFs it is given at --read-gbps: the
+whole CF cache (resources.py's estimate times --cf-factor) with time ranges,
+--cf-share of it with SPW groups; one gridding job per node.  The model is
+checked here leave-one-out: each of the 1-, 2- and 4-partition runs (and the
+runs with SPW groups, bench.py --spw-parts) is predicted from the others.  A
+job's CASA time does not depend on how its rows were chosen (time range or SPW
+group): that check is what says whether it does.
 """
 import argparse
 import math
@@ -42,7 +46,7 @@ import os
 import re
 import statistics
 
-from imaging import products
+from imaging import products, resources
 
 
 def main(argv=None):
@@ -68,6 +72,9 @@ def arguments(argv):
     p.add_argument("--cfjobs", type=int, default=16, help="CF fill jobs (params: cfjobs)")
     p.add_argument("--cf-factor", type=float, default=4.0,
                    help="CFs to compute relative to the benchmark's (SPWs x w-planes)")
+    p.add_argument("--cf-share", type=float, default=0.5,
+                   help="the CF cache's share a gridding job of an SPW group reads (0.43-0.57 "
+                        "measured for 4 groups of 16 SPWs with conjbeams: docs/benchmark.md)")
     return p.parse_args(argv)
 
 
@@ -141,20 +148,27 @@ def gather(c, nparts, slots, latency, pixels):
 
 # ---------------------------------------------------------------- the check
 def check(record):
-    """Each partition count's median wall time predicted from the others' runs."""
+    """Each partition (count and mode: time ranges or SPW groups) predicted from the
+    runs of the others: its median wall time, and the model's."""
     runs = [r for r in record["runs"] if r["name"].startswith("DAG")]
     if len({r["nparts"] for r in runs}) < 3:
         return "Model check: needs runs of three partition counts (bench.py --parts 1 2 4)."
     rows, pixels = record["layout"]["rows"], imsize_pixels(record)
-    lines = ["Model check (local runner, 2 slots; each partition count predicted from the "
-             "runs of the others):", "", "| sub-MSes | measured wall (s) | model (s) | error |",
-             "|---|---|---|---|"]
-    for p in sorted({r["nparts"] for r in runs}):
-        others = [r for r in runs if r["nparts"] != p]
-        measured = statistics.median(r["wall"] for r in runs if r["nparts"] == p)
+    lines = ["Model check (local runner, 2 slots; each partition predicted from the "
+             "runs of the others):", "", "| sub-MSes | partitionby | measured wall (s) | "
+             "model (s) | error |", "|---|---|---|---|---|"]
+    for mode, p in sorted({variant(r) for r in runs}, key=lambda v: (v[0] != "time", v)):
+        others = [r for r in runs if variant(r) != (mode, p)]
+        measured = statistics.median(r["wall"] for r in runs if variant(r) == (mode, p))
         model = wall(costs(others, rows, pixels), p, slots=2)
-        lines.append(f"| {p} | {measured:.0f} | {model:.0f} | {100 * (model / measured - 1):+.0f}% |")
+        lines.append(f"| {p} | {mode} | {measured:.0f} | {model:.0f} | "
+                     f"{100 * (model / measured - 1):+.0f}% |")
     return "\n".join(lines)
+
+
+def variant(run):
+    """(partitionby, sub-MSes) of a DAG run (runs recorded before SPW groups: 'time')."""
+    return run.get("partitionby", "time"), run["nparts"]
 
 
 def imsize_pixels(record):
@@ -215,17 +229,25 @@ def predict(record, args):
         c[key] = (at(growth(record, key, b), pix, a), b)
     scale = {"pixels": 1.0, "rows": args.data_tb * 1e12 / layout["bytes"]}
     c["cycles"] = args.cycles
+    cf_gb = args.cf_factor * resources.estimated_cf_bytes(
+        {"cfcache": "cf", "imsize": [args.imsize, args.imsize]}) / 1e9
     lines = [f"Model for {args.data_tb:g} TB, {args.imsize}^2 pixels, {args.cycles + 1} major "
-             f"cycles, {args.latency:g} s latency per DAG level, sub-MSes read at "
-             f"{args.read_gbps:g} GB/s, CF work x{args.cf_factor:g} (wall time in hours):", "",
-             "| sub-MSes \\ nodes | " + " | ".join(map(str, args.nodes)) + " |",
-             "|---|" + "---|" * len(args.nodes)]
-    for p in args.parts:
-        read = args.data_tb * 1e3 / p / args.read_gbps
-        hours = [wall(c, p, n, args.latency, read, {**scale, "start": cf_work / min(n, args.cfjobs)}) / 3600
-                 for n in args.nodes]
-        lines.append(f"| {p} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
-    mono = wall(c, 1, 1, 0.0, args.data_tb * 1e3 / args.read_gbps, {**scale, "start": cf_work})
+             f"cycles, {args.latency:g} s latency per DAG level, sub-MSes and CFs read at "
+             f"{args.read_gbps:g} GB/s, CF work x{args.cf_factor:g}, a CF cache of "
+             f"{cf_gb:.1f} GB (wall time in hours):"]
+    for mode, share in (("time ranges (partitionby 'time'): every job reads the whole CF "
+                         "cache", 1.0), ("SPW groups ('spw', 'both'): a job reads "
+                         f"{args.cf_share:g} of it", args.cf_share)):
+        lines += ["", f"{mode}:", "", "| sub-MSes \\ nodes | " + " | ".join(map(str, args.nodes))
+                  + " |", "|---|" + "---|" * len(args.nodes)]
+        for p in args.parts:
+            read = (args.data_tb * 1e3 / p + share * cf_gb) / args.read_gbps
+            hours = [wall(c, p, n, args.latency, read,
+                          {**scale, "start": cf_work / min(n, args.cfjobs)}) / 3600
+                     for n in args.nodes]
+            lines.append(f"| {p} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
+    mono = wall(c, 1, 1, 0.0, (args.data_tb * 1e3 + cf_gb) / args.read_gbps,
+                {**scale, "start": cf_work})
     lines += ["", f"One process (as monolithic tclean: serial CFs, one pass over the data "
               f"per cycle): {mono / 3600:.1f} h."]
     return "\n".join(lines)
