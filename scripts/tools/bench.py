@@ -256,7 +256,8 @@ def cf_sent(folder):
     plan = products.read_json(os.path.join(folder, products.PLAN))
     for part in plan["parts"] if plan["partitionby"] != "time" else []:
         group = cfcache.group_name(part["spws"])
-        cf_bytes = folder_mb(os.path.join(folder, cfcache.SUBSETS, group, "bench.cf"), follow=True) * 1e6
+        subset = os.path.join(folder, cfcache.SUBSETS, group, "bench.cf")
+        cf_bytes = folder_mb(subset, follow=True) * 1e6
         share = sent.get(group, [0, 0])[1] + part["nrows"] / plan["nrows"]
         sent[group] = [cf_bytes, share]
     return sent

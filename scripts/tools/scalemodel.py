@@ -238,19 +238,26 @@ def predict(record, args):
     for mode, share in (("time ranges (partitionby 'time'): every job reads the whole CF "
                          "cache", 1.0), ("SPW groups ('spw', 'both'): a job reads "
                          f"{args.cf_share:g} of it", args.cf_share)):
-        lines += ["", f"{mode}:", "", "| sub-MSes \\ nodes | " + " | ".join(map(str, args.nodes))
-                  + " |", "|---|" + "---|" * len(args.nodes)]
-        for p in args.parts:
-            read = (args.data_tb * 1e3 / p + share * cf_gb) / args.read_gbps
-            hours = [wall(c, p, n, args.latency, read,
-                          {**scale, "start": cf_work / min(n, args.cfjobs)}) / 3600
-                     for n in args.nodes]
-            lines.append(f"| {p} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
+        read = {p: (args.data_tb * 1e3 / p + share * cf_gb) / args.read_gbps for p in args.parts}
+        lines += ["", f"{mode}:", ""] + hours_table(c, args, read, scale, cf_work)
     mono = wall(c, 1, 1, 0.0, (args.data_tb * 1e3 + cf_gb) / args.read_gbps,
                 {**scale, "start": cf_work})
     lines += ["", f"One process (as monolithic tclean: serial CFs, one pass over the data "
               f"per cycle): {mono / 3600:.1f} h."]
     return "\n".join(lines)
+
+
+def hours_table(c, args, read, scale, cf_work):
+    """Wall hours of each sub-MS count (rows) on each number of nodes (columns); read:
+    sub-MSes -> seconds a gridding job reads each cycle."""
+    lines = ["| sub-MSes \\ nodes | " + " | ".join(map(str, args.nodes)) + " |",
+             "|---|" + "---|" * len(args.nodes)]
+    for p in args.parts:
+        hours = [wall(c, p, n, args.latency, read[p],
+                      {**scale, "start": cf_work / min(n, args.cfjobs)}) / 3600
+                 for n in args.nodes]
+        lines.append(f"| {p} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
+    return lines
 
 
 if __name__ == "__main__":
