@@ -42,6 +42,7 @@ from tools import scalemodel
 SMALL_MS = {"sim_evla.ms": [],     # make data's: 1 hour of 60 s, 4 SPWs of 4 channels
             "bench_wide_1.5h.ms": ["--hours", "1.5", "--integration", "30", "--spws", "2",
                                    "--chans", "8"]}      # fewer, wider SPWs (2 x 512 MHz)
+BENCH_CF = os.path.join("cfcache", "bench.cf")     # each DAG run's own CF cache
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))   # (scripts/tools/..)
 
@@ -252,14 +253,15 @@ def cf_sent(folder):
     """{SPW group: [bytes of the CFs its gridding jobs are given, its share of the MS's
     rows]} of a run with SPW groups (cfcache.subset: links into the cache, packed
     through them), and the whole cache under 'all' (what a time partition's job is given)."""
-    sent = {"all": [folder_mb(os.path.join(folder, "cfcache", "bench.cf")) * 1e6, 1.0]}
     plan = products.read_json(os.path.join(folder, products.PLAN))
+    shares = {}
     for part in plan["parts"] if plan["partitionby"] != "time" else []:
-        group = cfcache.group_name(part["spws"])
-        subset = os.path.join(folder, cfcache.SUBSETS, group, "bench.cf")
-        cf_bytes = folder_mb(subset, follow=True) * 1e6
-        share = sent.get(group, [0, 0])[1] + part["nrows"] / plan["nrows"]
-        sent[group] = [cf_bytes, share]
+        spws = tuple(part["spws"])
+        shares[spws] = shares.get(spws, 0) + part["nrows"] / plan["nrows"]
+    sent = {"all": [folder_mb(os.path.join(folder, BENCH_CF)) * 1e6, 1.0]}
+    for spws, share in shares.items():
+        subset = os.path.join(folder, cfcache.subset_path({"cfcache": BENCH_CF}, spws))
+        sent[cfcache.group_name(spws)] = [folder_mb(subset, follow=True) * 1e6, share]
     return sent
 
 
@@ -274,7 +276,7 @@ def run_imsize(out, ms, n):
 
 def dag_run(folder, overrides):
     """The whole DAG with the local runner in a new run directory with its own CF cache."""
-    new_run(folder, {**overrides, "cfcache": "cfcache/bench.cf"})
+    new_run(folder, {**overrides, "cfcache": BENCH_CF})
     argv = [sys.executable, "-m", "dagengine", "dag/condor_imaging.dag"]
     result = measured(argv, folder, os.path.join(folder, "logs", "dagrunner.out"))
     jobs = job_times(folder)
